@@ -1,0 +1,92 @@
+"""Command-line interface: argument parsing and friendly errors only; the work lives in the package.
+
+Each topic's commands are in their own module and register on `app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..config import Config, load_config
+from ..errors import NewsletterError
+
+T = TypeVar("T")
+
+
+class UserError(click.ClickException):
+    """A NewsletterError shown as one line (no traceback) with its exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"newsletter: error: {self.message}", err=True)
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NewsletterError as exc:
+            raise UserError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            click.echo("newsletter: interrupted", err=True)
+            ctx.exit(130)
+
+
+class State:
+    """Per-invocation state: the config is loaded once, on first use, so `--help` never needs it."""
+
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def warn(message: str) -> None:
+    click.secho(f"warning: {message}", fg="yellow", err=True)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Config file (default: ./newsletter.toml, else built-in defaults).",
+)
+@click.version_option(package_name="newsletter")
+@click.pass_context
+def app(ctx: click.Context, config_path: Path | None) -> None:
+    """Write articles in Markdown, preview them, send them as email."""
+    ctx.obj = State(config_path)
+
+
+def main() -> None:
+    try:
+        app.main(prog_name="newsletter")
+    except BrokenPipeError:  # `newsletter status | head`
+        sys.exit(0)
+
+
+# Command modules register themselves on `app`.
+from . import content_cmds  # noqa: E402, F401

@@ -1,0 +1,49 @@
+"""Test sends: one issue to any addresses, subject prefixed [TEST], no campaign recorded.
+
+The CLI's `send-test` and the preview's "Send test" button both call `send_test`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from email_validator import EmailNotValidError, validate_email
+
+from .config import Config
+from .content import Issue
+from .delivery import SendResult, backend_for
+from .errors import NewsletterError
+from .message import MessageFactory
+from .render import render_issue
+from .subscribers import Subscriber, read_columns, sample_subscriber
+
+TEST_PREFIX = "[TEST] "
+
+
+def check_address(address: str, what: str = "--to") -> str:
+    """A syntactically valid address (no DNS lookup), or a one-line error naming it."""
+    if "\r" in address or "\n" in address:
+        raise NewsletterError(f"{what}: the address contains a line break; remove it")
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise NewsletterError(f"{what}: {address!r} is not a valid email address ({exc})") from None
+
+
+async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> list[SendResult]:
+    """Render once, send to each address (personalized as the sample subscriber, with their address)."""
+    recipients = [check_address(a) for a in addresses]
+    if not recipients:
+        raise NewsletterError("send-test needs at least one --to ADDRESS")
+    columns = read_columns(config.path("subscribers"))
+    rendered = render_issue(issue, config, columns, subject_prefix=TEST_PREFIX)
+    factory = MessageFactory(rendered, config)
+    sample = sample_subscriber(config)
+    batch = f"test-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    results = []
+    async with backend_for(config, batch) as backend:
+        for address in recipients:
+            subscriber = Subscriber(email=address, name=sample.name, fields={**sample.fields, "email": address})
+            results.append(await backend.send(factory.envelope_from, [address], factory.build(subscriber)))
+    return results

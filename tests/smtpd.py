@@ -1,0 +1,98 @@
+"""A real SMTP server for tests: aiosmtpd on 127.0.0.1, recording what it receives.
+
+Faults are injected by the handler (4xx/5xx replies per recipient, dropped connections), so the
+client code under test talks to a real server over a real socket.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class RecordingHandler:
+    """Stores every accepted message; `rcpt_reply(address)` may return an SMTP reply to refuse it."""
+
+    received: list[Received] = field(default_factory=list)
+    rcpt_reply: Callable[[str], str | None] | None = None
+    data_reply: Callable[[Envelope], str | None] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if self.rcpt_reply is not None:
+            reply = self.rcpt_reply(address)
+            if reply:
+                return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_reply is not None:
+            reply = self.data_reply(envelope)
+            if reply:
+                return reply
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from or "", list(envelope.rcpt_tos), bytes(envelope.original_content or b""))
+            )
+        return "250 Message accepted for delivery"
+
+    def recipients(self) -> list[str]:
+        with self.lock:
+            return [r for item in self.received for r in item.rcpt_tos]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpServer:
+    """Start/stop an aiosmtpd Controller on a free port of 127.0.0.1."""
+
+    def __init__(self, handler: RecordingHandler | None = None, **smtp_kwargs: object) -> None:
+        self.handler = handler or RecordingHandler()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=free_port(), **smtp_kwargs)
+
+    def __enter__(self) -> SmtpServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    def env(self) -> dict[str, str]:
+        """Environment that points newsletter at this server (plain SMTP, no TLS)."""
+        return {
+            "NEWSLETTER_DELIVERY_BACKEND": "smtp",
+            "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+            "NEWSLETTER_SMTP_PORT": str(self.port),
+            "NEWSLETTER_SMTP_SECURITY": "none",
+        }

@@ -1,0 +1,145 @@
+"""Bad input: one clear line naming the file, line or key; exit status 2; never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .conftest import Cli, write_article
+from .smtpd import SmtpServer
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("---\ndate: 2026-12-01\n---\nbody\n", "front matter has no title"),
+        ("---\ntitle: T\n---\nbody\n", "front matter has no date"),
+        ("---\ntitle: T\ndate: 2026-13-45\n---\nbody\n", "date: '2026-13-45' is not a date"),
+        ("---\ntitle: T\ndate: tomorrow\n---\nbody\n", "date: 'tomorrow' is not a date"),
+        ("---\ntitle: [unclosed\ndate: 2026-12-01\n---\nbody\n", "front matter is not valid YAML"),
+        ("no front matter here\n", ":1: no front matter"),
+        ("---\ntitle: T\ndate: 2026-12-01\ndraft: maybe\n---\nbody\n", "draft: expected true or false"),
+    ],
+)
+def test_bad_front_matter_names_the_file(cli: Cli, folder: Path, text: str, expected: str) -> None:
+    write_article(folder, "2026-12-01-bad.md", text)
+    result = cli.subprocess("render", "2026-12-01-bad")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("newsletter: error: issues/2026-12-01-bad.md")
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_yaml_error_names_the_line(cli: Cli, folder: Path) -> None:
+    write_article(folder, "2026-12-01-bad.md", "---\ntitle: ok\ndate: 2026-12-01\nsummary: : :\n  - x\n---\n")
+    result = cli("render", "2026-12-01-bad")
+    assert "issues/2026-12-01-bad.md:" in result.stderr and "not valid YAML" in result.stderr
+
+
+def test_non_utf8_article(cli: Cli, folder: Path) -> None:
+    (folder / "issues" / "2026-12-01-latin1.md").write_bytes(b"---\ntitle: Caf\xe9\ndate: 2026-12-01\n---\n")
+    result = cli("render", "2026-12-01-latin1")
+    assert result.exit_code == 2 and "not UTF-8" in result.stderr and ":2:" in result.stderr
+
+
+def test_missing_template_variable_names_the_template(cli: Cli, folder: Path) -> None:
+    email_html = folder / "templates" / "email.html"
+    lines = email_html.read_text().splitlines()
+    lines.insert(3, "<p>{{ article.no_such_key }}</p>")
+    email_html.write_text("\n".join(lines))
+    result = cli.subprocess("render", "latest")
+    assert result.returncode == 2
+    assert "templates/email.html:4" in result.stderr
+    assert "no_such_key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_template_syntax_error(cli: Cli, folder: Path) -> None:
+    (folder / "templates" / "email.txt").write_text("{% if %}\n")
+    result = cli("render", "latest")
+    assert result.exit_code == 2 and "email.txt:1" in result.stderr
+
+
+def test_unknown_subscriber_column_fails_loudly(cli: Cli, folder: Path) -> None:
+    email_html = folder / "templates" / "email.html"
+    email_html.write_text(email_html.read_text().replace("{{ body_html }}", "{{ subscriber.plan }}{{ body_html }}"))
+    result = cli("render", "latest")
+    assert result.exit_code == 2
+    assert "subscriber has no column 'plan'" in result.stderr and "email.html" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[smtp]\nhots = 'x'\n", "unknown key [smtp] hots"),
+        ("[smtp]\nport = 'twenty-five'\n", "[smtp] port: expected a number"),
+        ("[delivery]\nbackend = 'carrier-pigeon'\n", "[delivery] backend: 'carrier-pigeon' is not one of"),
+        (
+            "[smtp]\npassword = 'hunter2'\n",
+            "secrets are not read from files; remove it and set NEWSLETTER_SMTP_PASSWORD",
+        ),
+        ("[smtpp]\nhost = 'x'\n", "unknown section [smtpp]"),
+        ("[smtp\n", "not valid TOML"),
+        ("[newsletter]\nfrom = 'nobody'\n", "[newsletter] from: 'nobody' is not an address"),
+    ],
+)
+def test_bad_config(cli: Cli, folder: Path, toml: str, expected: str) -> None:
+    (folder / "newsletter.toml").write_text(toml)
+    result = cli.subprocess("render", "latest")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "newsletter.toml" in result.stderr and expected in result.stderr
+
+
+def test_bad_environment_override(cli: Cli) -> None:
+    cli.env["NEWSLETTER_SMTP_PORT"] = "abc"
+    result = cli("render", "latest")
+    assert result.exit_code == 2
+    assert "environment variable NEWSLETTER_SMTP_PORT: 'abc' is not a number" in result.stderr
+    cli.env.clear()
+    cli.env["NEWSLETTER_SMTP_HOTS"] = "x"
+    assert "NEWSLETTER_SMTP_HOTS is not a setting" in cli("render", "latest").stderr
+
+
+def test_missing_config_file(cli: Cli) -> None:
+    result = cli("--config", "nope.toml", "render", "latest")
+    assert result.exit_code == 2 and "nope.toml: config file not found" in result.stderr
+
+
+class TestHeaderInjection:
+    """A CR or LF from any input never reaches a header."""
+
+    def test_title_with_newline(self, cli: Cli, folder: Path, smtp_server: SmtpServer) -> None:
+        cli.env.update(smtp_server.env())
+        write_article(
+            folder, "2026-12-01-evil.md", '---\ntitle: "Hi\\r\\nBcc: victim@example.com"\ndate: 2026-12-01\n---\nx\n'
+        )
+        result = cli("send-test", "2026-12-01-evil", "--to", "a@example.com")
+        assert result.exit_code == 2
+        assert "issues/2026-12-01-evil.md: subject: contains a line break" in result.stderr
+        assert smtp_server.handler.received == []
+
+    def test_subject_with_newline(self, cli: Cli, folder: Path) -> None:
+        write_article(
+            folder, "2026-12-01-evil.md", '---\ntitle: ok\nsubject: "a\\nX-Evil: 1"\ndate: 2026-12-01\n---\nx\n'
+        )
+        result = cli("render", "2026-12-01-evil")
+        assert result.exit_code == 2 and "subject: contains a line break" in result.stderr
+
+    def test_subscriber_name_with_newline(self, cli: Cli, folder: Path) -> None:
+        (folder / "subscribers.example.csv").write_text(
+            'email,name\nx@example.com,"Eve\r\nBcc: victim@example.com"\n', encoding="utf-8"
+        )
+        result = cli("render", "latest")
+        assert result.exit_code == 2 and "name: contains a line break" in result.stderr
+
+    def test_address_with_newline(self, cli: Cli) -> None:
+        result = cli("send-test", "latest", "--to", "a@example.com\r\nBcc: victim@example.com")
+        assert result.exit_code == 2 and "line break" in result.stderr
+
+    def test_from_with_newline_in_env(self, cli: Cli) -> None:
+        cli.env["NEWSLETTER_NEWSLETTER_FROM"] = "A <a@example.com>\nBcc: b@example.com"
+        assert cli("render", "latest").exit_code == 2
