@@ -89,4 +89,4 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`.
-from . import content_cmds  # noqa: E402, F401
+from . import content_cmds, preview_cmds, schedule_cmds, send_cmds, subscribers_cmds  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""`preview`: the local preview server with live reload (issue 3)."""

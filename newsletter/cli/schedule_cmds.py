@@ -1,0 +1,1 @@
+"""`digest` and `schedule`: the weekly digest (issue 6)."""

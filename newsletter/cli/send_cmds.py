@@ -1,0 +1,1 @@
+"""`send` and `status`: campaigns to the whole list (issue 4)."""

@@ -1,0 +1,60 @@
+"""The state database: one SQLAlchemy engine per process, tables declared by the modules that own them.
+
+SQLite (the `[paths] state` file) in WAL mode with a busy timeout, so a scheduler, a `send` and the
+unsubscribe endpoint can share it; SQLAlchemy Core keeps the door open for a PostgreSQL URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from .config import Config
+from .errors import NewsletterError
+
+metadata = MetaData()
+_engines: dict[str, Engine] = {}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process (not power loss)
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def engine_for(config: Config) -> Engine:
+    """The engine for this config's state database, with every table created."""
+    path = config.path("state")
+    url = f"sqlite:///{path}"
+    engine = _engines.get(url)
+    if engine is not None:
+        return engine
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Import the modules that declare tables so create_all sees them all.
+        from . import suppressions  # noqa: F401
+
+        metadata.create_all(engine)
+    except (OSError, SQLAlchemyError) as exc:
+        raise NewsletterError(f"{path}: cannot open the state database ({exc}); check [paths] state") from None
+    _engines[url] = engine
+    return engine
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before a process exits)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
