@@ -1,0 +1,1 @@
+"""HTTP apps: the local preview server and the public endpoints (unsubscribe, archive)."""
