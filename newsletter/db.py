@@ -17,6 +17,7 @@ from .errors import NewsletterError
 
 metadata = MetaData()
 _engines: dict[str, Engine] = {}
+_created: dict[str, int] = {}  # url -> number of tables known when create_all last ran
 
 
 def utcnow() -> dt.datetime:
@@ -33,23 +34,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine_for(config: Config) -> Engine:
-    """The engine for this config's state database, with every table created."""
+    """The engine for this config's state database, with every table declared so far created.
+
+    Modules declare their tables on `metadata` at import; a module imported after the engine was
+    made gets its tables on its first call here (create_all is idempotent and runs only then).
+    """
     path = config.path("state")
     url = f"sqlite:///{path}"
-    engine = _engines.get(url)
-    if engine is not None:
-        return engine
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        # Import the modules that declare tables so create_all sees them all.
-        from . import suppressions  # noqa: F401
-
-        metadata.create_all(engine)
+        engine = _engines.get(url)
+        if engine is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_pragmas)
+            _engines[url] = engine
+        if _created.get(url) != len(metadata.tables):
+            metadata.create_all(engine)
+            _created[url] = len(metadata.tables)
     except (OSError, SQLAlchemyError) as exc:
         raise NewsletterError(f"{path}: cannot open the state database ({exc}); check [paths] state") from None
-    _engines[url] = engine
     return engine
 
 
@@ -58,3 +61,4 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _created.clear()
