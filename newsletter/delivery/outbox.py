@@ -14,16 +14,20 @@ from .base import BackendBase, SendResult
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
-def safe_name(text: str, max_len: int = 80) -> str:
-    """A file name that is safe on every OS, unique per input (short hash), never '..' or hidden."""
-    cleaned = _UNSAFE.sub("_", text).strip("._")[:max_len] or "message"
+def safe_component(text: str, max_len: int = 80) -> str:
+    """A file or folder name that is safe on every OS: never empty, '..', hidden or a path."""
+    return _UNSAFE.sub("_", text).strip("._")[:max_len] or "message"
+
+
+def safe_name(text: str) -> str:
+    """safe_component plus a short hash, so two inputs that clean up alike stay distinct."""
     digest = hashlib.sha256(text.lower().encode()).hexdigest()[:8]
-    return f"{cleaned}-{digest}"
+    return f"{safe_component(text)}-{digest}"
 
 
 class OutboxBackend(BackendBase):
     def __init__(self, root: Path, batch: str) -> None:
-        self.folder = root / safe_name(batch, 60).rsplit("-", 1)[0]
+        self.folder = root / safe_component(batch)
 
     def describe(self) -> str:
         return f"outbox {self.folder}/"
