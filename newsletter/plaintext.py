@@ -75,6 +75,7 @@ class _TextWriter(HTMLParser):
         self.cell: list[str] | None = None
         self.rows: list[tuple[list[str], bool]] = []
         self.header_row = False
+        self.sups: list[bool] = []  # open <sup> tags: True for footnote references
 
     # -- helpers ---------------------------------------------------------
     def _prefix(self) -> tuple[str, str]:
@@ -178,8 +179,11 @@ class _TextWriter(HTMLParser):
             self.header_row = self.header_row or tag == "th"
         elif tag == "div" and "footnote" in (a.get("class") or ""):
             self.stack.append(_Frame("footnotes"))
-        elif tag == "sup" and (a.get("id") or "").startswith("fnref"):
-            self._emit("[^")
+        elif tag == "sup":
+            is_note = (a.get("id") or "").startswith("fnref")
+            self.sups.append(is_note)
+            if is_note:
+                self._emit("[^")
 
     def handle_endtag(self, tag: str) -> None:
         if self.skip:
@@ -194,7 +198,7 @@ class _TextWriter(HTMLParser):
                 self._emit(f" [{self.links.number(href)}]")
             return
         if tag == "sup":
-            if self.inline and self.inline[-1].isdigit() and "[^" in "".join(self.inline[-3:]):
+            if self.sups and self.sups.pop():
                 self._emit("]")
             return
         if tag == "pre":
