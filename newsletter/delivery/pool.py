@@ -1,0 +1,352 @@
+"""The sending engine: N connections, each reused for many messages, with retries and backoff.
+
+aiosmtplib has no pipelining and no auto-reconnect (DESIGN.md): throughput comes from several
+connections, each a task that sends one message at a time; after a 421, a timeout or a dropped
+connection that task opens a new one. Every attempt's result is classified here (transient:
+4xx, 552, connection trouble; permanent: 5xx; fatal: the campaign cannot go on, e.g. a refused
+login) and handed to `report`, which the caller awaits to completion before the task takes its
+next message: that is what bounds duplicates after a crash to one message per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import aiosmtplib
+
+from ..config import Config
+from ..errors import DeliveryError, NewsletterError
+from ..ratelimit import RateLimiter
+from .base import Backend
+from .smtp import client_for, connect_error
+
+SENT, TRANSIENT, PERMANENT, FATAL = "sent", "transient", "permanent", "fatal"
+_POLICY = re.compile(r"^\s*5\.7\.\d")  # 5.7.x: authentication / policy, not the mailbox
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of one try: `kind` is sent, transient, permanent or fatal."""
+
+    kind: str
+    reply: str
+    reconnect: bool = False  # the connection is unusable (421, drop, timeout)
+    suppress: bool = False  # a permanent refusal of this mailbox: never mail it again
+    error: NewsletterError | None = None  # for fatal attempts: what to tell the user
+
+
+@dataclass
+class Job:
+    """One message to one recipient; `payload` is whatever `build` needs (a store row)."""
+
+    id: int
+    recipient: str
+    payload: Any = None
+    attempts: int = 0  # attempts in this run
+    last: Attempt | None = field(default=None, repr=False)
+
+
+def _reply(code: int, message: str) -> str:
+    return f"{code} {message}".strip()
+
+
+def classify(exc: BaseException, config: Config | None = None) -> Attempt:
+    """Transient or permanent, from an exception aiosmtplib (or the socket) raised."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = exc.recipients[0]
+        return _by_code(refused.code, refused.message, per_recipient=True)
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or (
+        isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 530
+    ):
+        error = connect_error(config, exc) if config else DeliveryError(_reply(exc.code, exc.message))
+        if exc.code == 530 and config is not None:
+            error = DeliveryError(
+                f"{config.smtp.host}:{config.smtp.port} requires a login ({_reply(exc.code, exc.message)}); "
+                f"set [smtp] username and NEWSLETTER_SMTP_PASSWORD"
+            )
+        return Attempt(FATAL, _reply(exc.code, exc.message), error=error)
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+        if 400 <= exc.code < 500:
+            return Attempt(TRANSIENT, _reply(exc.code, exc.message), reconnect=exc.code == 421)
+        error = DeliveryError(
+            f"the server refuses the sender {exc.sender!r} ({_reply(exc.code, exc.message)}); "
+            f"check [newsletter] from and that the relay allows it"
+        )
+        return Attempt(FATAL, _reply(exc.code, exc.message), error=error)
+    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
+        if exc.code >= 500:
+            return Attempt(FATAL, _reply(exc.code, exc.message), error=connect_error(config, exc) if config else None)
+        return Attempt(TRANSIENT, _reply(exc.code, exc.message), reconnect=True)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _by_code(exc.code, exc.message, per_recipient=True)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        error = connect_error(config, exc) if config else DeliveryError(str(exc))
+        return Attempt(FATAL, str(exc), error=error)
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, EOFError)):
+        return Attempt(TRANSIENT, f"connection: {exc or type(exc).__name__}", reconnect=True)
+    if isinstance(exc, ValueError):  # aiosmtplib refuses an address it cannot put on the wire
+        return Attempt(PERMANENT, f"invalid address: {exc}")
+    raise exc
+
+
+def _by_code(code: int, message: str, per_recipient: bool) -> Attempt:
+    reply = _reply(code, message)
+    if code == 421:
+        return Attempt(TRANSIENT, reply, reconnect=True)
+    if 400 <= code < 500 or code == 552:  # 552: mailbox full (RFC 5321 says treat as temporary)
+        return Attempt(TRANSIENT, reply)
+    if code >= 500:
+        suppress = per_recipient and code not in (530, 535) and not _POLICY.match(message)
+        return Attempt(PERMANENT, reply, suppress=suppress)
+    return Attempt(TRANSIENT, reply, reconnect=True)  # a nonsense code: start over
+
+
+class Connection(Protocol):
+    """One connection to where messages go; the pool opens, reuses and replaces it."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> str: ...
+
+    async def reset(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SmtpConnection:
+    """One aiosmtplib client; `reset` drops it so the next message opens a fresh one."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client: aiosmtplib.SMTP | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    async def open(self) -> None:
+        client = client_for(self.config)
+        await client.connect()
+        self.client = client
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> str:
+        assert self.client is not None
+        _refused, reply = await self.client.sendmail(sender, [recipient], data)
+        return reply
+
+    async def reset(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = None
+
+    async def close(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            try:
+                await asyncio.wait_for(self.client.quit(), timeout=5)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                self.client.close()
+        self.client = None
+
+
+class BackendConnection:
+    """Any delivery backend (the outbox) behind the Connection interface; its errors are fatal."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._open = False
+
+    @property
+    def connected(self) -> bool:
+        return self._open
+
+    async def open(self) -> None:
+        await self.backend.open()
+        self._open = True
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> str:
+        return (await self.backend.send(sender, [recipient], data)).detail
+
+    async def reset(self) -> None:
+        self._open = False
+
+    async def close(self) -> None:
+        await self.backend.close()
+        self._open = False
+
+
+Report = Callable[[Job, Attempt, bool], Awaitable[None]]
+
+
+class DeliveryPool:
+    """Runs jobs through `size` connections until the jobs run out or `stop` is set.
+
+    `report(job, attempt, final)` is awaited after every attempt; `final` is False when the job
+    will be retried later in this run. A fatal attempt stops everything and is kept in `fatal`.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Connection],
+        *,
+        size: int,
+        sender: str,
+        build: Callable[[Job], bytes],
+        report: Report,
+        limiter: RateLimiter,
+        max_attempts: int,
+        base_delay: float,
+        stop: asyncio.Event,
+        config: Config | None = None,
+        capacity: int = 2000,
+    ) -> None:
+        self.connect = connect
+        self.size = size
+        self.sender = sender
+        self.build = build
+        self.report = report
+        self.limiter = limiter
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.stop = stop
+        self.config = config
+        self.fatal: NewsletterError | None = None
+        self.reconnects = 0
+        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(capacity)  # jobs in memory at once (queued or retrying)
+        self._outstanding = 0
+        self._fed_all = False
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._closing = False
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before retry number `attempts` (1, 2, ...): base, 2×base, 4×base... capped at 10 min."""
+        return min(600.0, self.base_delay * (2 ** (attempts - 1)))
+
+    async def run(self, jobs: AsyncIterator[Job]) -> None:
+        first = self.connect()
+        try:
+            await first.open()
+        except Exception as exc:
+            if self.config is not None and isinstance(exc, (aiosmtplib.SMTPException, OSError)):
+                raise connect_error(self.config, exc) from None
+            raise
+        feeder = asyncio.create_task(self._feed(jobs))
+        stopper = asyncio.create_task(self._close_on_stop())
+        workers = [asyncio.create_task(self._worker(first if i == 0 else self.connect())) for i in range(self.size)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            feeder.cancel()
+            stopper.cancel()
+            for timer in self._timers:
+                timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feeder
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopper
+
+    async def _feed(self, jobs: AsyncIterator[Job]) -> None:
+        async for job in jobs:
+            await self._slots.acquire()
+            if self.stop.is_set():
+                self._slots.release()
+                break
+            self._outstanding += 1
+            self._queue.put_nowait(job)
+        self._fed_all = True
+        self._maybe_done()
+
+    async def _close_on_stop(self) -> None:
+        await self.stop.wait()
+        self._close_workers()
+
+    def _close_workers(self) -> None:
+        if not self._closing:
+            self._closing = True
+            for _ in range(self.size):
+                self._queue.put_nowait(None)
+
+    def _maybe_done(self) -> None:
+        if self._fed_all and self._outstanding == 0:
+            self._close_workers()
+
+    def _finish(self) -> None:
+        self._outstanding -= 1
+        self._slots.release()
+        self._maybe_done()
+
+    def _requeue(self, job: Job, timer_ref: list[asyncio.TimerHandle]) -> None:
+        self._timers.discard(timer_ref[0])
+        if self._closing:
+            return  # stopping: the row stays deferred in the store, a later run sends it
+        self._queue.put_nowait(job)
+
+    def _retry_later(self, job: Job) -> None:
+        loop = asyncio.get_running_loop()
+        ref: list[asyncio.TimerHandle] = []
+        ref.append(loop.call_later(self.backoff(job.attempts), self._requeue, job, ref))
+        self._timers.add(ref[0])
+
+    def _set_fatal(self, error: NewsletterError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+        self.stop.set()
+
+    async def _worker(self, conn: Connection) -> None:
+        failures_in_row = 0
+        try:
+            while True:
+                job = await self._queue.get()
+                if job is None or self.stop.is_set():
+                    return
+                try:
+                    data = self.build(job)
+                except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
+                    await self.report(job, Attempt(PERMANENT, str(exc)), True)
+                    self._finish()
+                    continue
+                await self.limiter.acquire()
+                if self.stop.is_set():
+                    return
+                attempt = await self._attempt(conn, job, data)
+                job.attempts += 1
+                job.last = attempt
+                if attempt.kind == FATAL:
+                    self._set_fatal(attempt.error or DeliveryError(attempt.reply))
+                    return
+                if attempt.reconnect:
+                    await conn.reset()
+                    self.reconnects += 1
+                    failures_in_row += 1
+                else:
+                    failures_in_row = 0
+                retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not self.stop.is_set()
+                await self.report(job, attempt, not retry)
+                if retry:
+                    self._retry_later(job)
+                else:
+                    self._finish()
+                if failures_in_row > 1:  # the server keeps dropping us: pause this connection
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
+        finally:
+            await conn.close()
+
+    async def _attempt(self, conn: Connection, job: Job, data: bytes) -> Attempt:
+        try:
+            if not conn.connected:
+                await conn.open()
+            reply = await conn.send(self.sender, job.recipient, data)
+        except NewsletterError as exc:  # a backend that cannot work at all (unwritable outbox)
+            return Attempt(FATAL, str(exc), error=exc)
+        except Exception as exc:
+            return classify(exc, self.config)
+        return Attempt(SENT, reply)

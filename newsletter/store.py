@@ -1,0 +1,533 @@
+"""Campaign state: campaigns, one delivery row per subscriber, and the per-campaign send lock.
+
+Everything a resumed send needs lives in these rows (address, name, CSV columns as JSON), so a
+resume never depends on what a killed process held in memory. SQLAlchemy Core throughout; the
+upserts use SQLite's dialect (PostgreSQL has the same ON CONFLICT syntax in its own dialect).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.sqlite import insert
+
+from .db import metadata, utcnow
+from .errors import NewsletterError
+from .subscribers import Subscriber
+from .suppressions import suppressions
+
+PENDING, SENT, DEFERRED, FAILED, SKIPPED = "pending", "sent", "deferred", "failed", "skipped"
+# Campaign status: "sending" until no row is pending or deferred, then "finished".
+# "superseded": the issue was edited after a partial send and a newer campaign took over.
+SENDING, FINISHED, SUPERSEDED = "sending", "finished", "superseded"
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String, nullable=False),  # issue key: article slug or digest period
+    Column("content_hash", String, nullable=False),
+    Column("round", Integer, nullable=False, default=1),  # 2, 3... after --resend
+    Column("subject", String, nullable=False, default=""),
+    Column("title", String, nullable=False, default=""),
+    Column("status", String, nullable=False, default=SENDING),
+    Column("runs", Integer, nullable=False, default=0),  # send runs so far (resumes included)
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    UniqueConstraint("key", "content_hash", "round", name="uq_campaign_identity"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("email_key", String, nullable=False),  # lower-cased, the identity
+    Column("email", String, nullable=False),  # as written in the list
+    Column("name", String, nullable=False, default=""),
+    Column("fields", Text, nullable=False, default="{}"),  # every CSV column, JSON
+    Column("line", Integer, nullable=False, default=0),
+    Column("status", String, nullable=False, default=PENDING),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_reply", String, nullable=False, default=""),
+    Column("seen_run", Integer, nullable=False, default=0),  # last run whose list had this address
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("campaign_id", "email_key", name="uq_delivery_address"),
+)
+Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status, deliveries.c.id)
+Index("ix_deliveries_sent_at", deliveries.c.sent_at)
+
+campaign_locks = Table(
+    "campaign_locks",
+    metadata,
+    Column("key", String, primary_key=True),  # issue key: one sender per issue, whatever its hash
+    Column("owner", String, nullable=False),  # "<host>:<pid>:<random>"
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
+LOCK_STALE_AFTER = dt.timedelta(seconds=60)
+
+
+class CampaignLocked(NewsletterError):
+    """Another live process holds the campaign's lock."""
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    key: str
+    content_hash: str
+    round: int
+    subject: str
+    title: str
+    status: str
+    runs: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None
+
+    @property
+    def message_key(self) -> str:
+        """What Message-IDs derive from: the same across resumes, new for each --resend round."""
+        base = f"{self.key}:{self.content_hash}"
+        return base if self.round == 1 else f"{base}:r{self.round}"
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    id: int
+    email: str
+    name: str
+    fields: str
+    line: int
+    attempts: int
+
+    def subscriber(self) -> Subscriber:
+        return Subscriber(email=self.email, name=self.name, fields=json.loads(self.fields), line=self.line)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt did to one delivery row (written by `record_outcomes`)."""
+
+    delivery_id: int
+    status: str
+    reply: str
+    email: str = ""
+    suppress: bool = False
+    counts_attempt: bool = True
+
+
+def _campaign(row: Any) -> CampaignRow:
+    return CampaignRow(**{c: row._mapping[c] for c in CampaignRow.__dataclass_fields__})
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+def campaigns_for(engine: Engine, key: str | None = None) -> list[CampaignRow]:
+    """Campaigns, newest first; only those of one issue key when given."""
+    stmt = select(campaigns).order_by(campaigns.c.created_at.desc(), campaigns.c.id.desc())
+    if key is not None:
+        stmt = stmt.where(campaigns.c.key == key)
+    with engine.connect() as conn:
+        return [_campaign(r) for r in conn.execute(stmt)]
+
+
+def latest_campaign(engine: Engine, key: str, content_hash: str) -> CampaignRow | None:
+    stmt = (
+        select(campaigns)
+        .where(campaigns.c.key == key, campaigns.c.content_hash == content_hash)
+        .order_by(campaigns.c.round.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return _campaign(row) if row else None
+
+
+def unfinished_other_versions(engine: Engine, key: str, content_hash: str) -> list[CampaignRow]:
+    """Partial sends of an earlier version of the same issue (the issue was edited since)."""
+    stmt = select(campaigns).where(
+        campaigns.c.key == key, campaigns.c.content_hash != content_hash, campaigns.c.status == SENDING
+    )
+    with engine.connect() as conn:
+        return [_campaign(r) for r in conn.execute(stmt)]
+
+
+def is_finished(engine: Engine, key: str) -> bool:
+    """Whether any campaign of this issue key has finished (the digest scheduler asks this)."""
+    stmt = select(func.count()).select_from(campaigns).where(campaigns.c.key == key, campaigns.c.status == FINISHED)
+    with engine.connect() as conn:
+        return bool(conn.execute(stmt).scalar())
+
+
+def create_campaign(engine: Engine, key: str, content_hash: str, round_: int, subject: str, title: str) -> CampaignRow:
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(campaigns)
+            .values(
+                key=key,
+                content_hash=content_hash,
+                round=round_,
+                subject=subject,
+                title=title,
+                status=SENDING,
+                runs=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+    found = latest_campaign(engine, key, content_hash)
+    assert found is not None
+    return found
+
+
+def begin_run(engine: Engine, campaign_id: int) -> int:
+    """Count a new run; returns its number (rows seen in the list during this run get it)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(runs=campaigns.c.runs + 1, updated_at=utcnow(), status=SENDING, finished_at=None)
+        )
+        return int(conn.execute(select(campaigns.c.runs).where(campaigns.c.id == campaign_id)).scalar_one())
+
+
+def set_status(engine: Engine, campaign_id: int, status: str) -> None:
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "updated_at": now}
+    if status == FINISHED:
+        values["finished_at"] = now
+    with engine.begin() as conn:
+        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(**values))
+
+
+def finish_if_complete(engine: Engine, campaign_id: int) -> bool:
+    """Mark finished when no row is pending or deferred; True when it is."""
+    counts = status_counts(engine, campaign_id)
+    if counts.get(PENDING, 0) or counts.get(DEFERRED, 0):
+        set_status(engine, campaign_id, SENDING)
+        return False
+    set_status(engine, campaign_id, FINISHED)
+    return True
+
+
+# --- deliveries ------------------------------------------------------------------------------
+
+
+def add_subscribers(
+    engine: Engine, campaign_id: int, run: int, subscribers: Iterable[Subscriber], batch: int = 2000
+) -> int:
+    """Stream the list into delivery rows: new addresses become pending, known ones are marked seen.
+
+    Insert-or-update in batches, so a resume picks up addresses added to the list since, and
+    memory stays flat whatever the list's size. Returns the number of listed addresses.
+    """
+    now = utcnow()
+    base = insert(deliveries)
+    stmt = base.on_conflict_do_update(
+        index_elements=["campaign_id", "email_key"],
+        set_={"seen_run": base.excluded.seen_run, "name": base.excluded.name, "fields": base.excluded.fields},
+    )
+    total = 0
+    rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            conn.execute(stmt, rows)
+        rows.clear()
+
+    for sub in subscribers:
+        rows.append(
+            {
+                "campaign_id": campaign_id,
+                "email_key": sub.email.lower(),
+                "email": sub.email,
+                "name": sub.name,
+                "fields": json.dumps(sub.fields, ensure_ascii=False, separators=(",", ":")),
+                "line": sub.line,
+                "status": PENDING,
+                "attempts": 0,
+                "last_reply": "",
+                "seen_run": run,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        total += 1
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    return total
+
+
+def skip_unlisted_and_suppressed(engine: Engine, campaign_id: int, run: int) -> None:
+    """Rows still to send whose address left the list, or is suppressed, are skipped (never sent)."""
+    open_rows = and_(deliveries.c.campaign_id == campaign_id, deliveries.c.status.in_([PENDING, DEFERRED]))
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            update(deliveries)
+            .where(open_rows, deliveries.c.seen_run != run)
+            .values(status=SKIPPED, last_reply="no longer on the list", updated_at=now)
+        )
+        conn.execute(
+            update(deliveries)
+            .where(open_rows, deliveries.c.email_key.in_(select(suppressions.c.email)))
+            .values(status=SKIPPED, last_reply="suppressed", updated_at=now)
+        )
+
+
+def skip_already_received(engine: Engine, campaign_id: int, earlier_ids: Sequence[int]) -> int:
+    """After an edit: addresses that got an earlier version are skipped in the new campaign."""
+    if not earlier_ids:
+        return 0
+    received = select(deliveries.c.email_key).where(
+        deliveries.c.campaign_id.in_(list(earlier_ids)), deliveries.c.status == SENT
+    )
+    with engine.begin() as conn:
+        return conn.execute(
+            update(deliveries)
+            .where(
+                deliveries.c.campaign_id == campaign_id,
+                deliveries.c.status.in_([PENDING, DEFERRED]),
+                deliveries.c.email_key.in_(received),
+            )
+            .values(status=SKIPPED, last_reply="received an earlier version", updated_at=utcnow())
+        ).rowcount
+
+
+def sent_count(engine: Engine, campaign_ids: Sequence[int]) -> int:
+    stmt = select(func.count()).where(deliveries.c.campaign_id.in_(list(campaign_ids)), deliveries.c.status == SENT)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def sent_addresses(engine: Engine, campaign_id: int) -> Iterator[str]:
+    """Lower-cased addresses already sent in a campaign (dry runs)."""
+    stmt = select(deliveries.c.email_key).where(deliveries.c.campaign_id == campaign_id, deliveries.c.status == SENT)
+    with engine.connect() as conn:
+        yield from conn.execute(stmt).scalars()
+
+
+def pending_page(engine: Engine, campaign_id: int, after_id: int, limit: int = 500) -> list[PendingRow]:
+    """The next page of rows to send (pending or deferred by an earlier run), in id order."""
+    d = deliveries.c
+    stmt = (
+        select(d.id, d.email, d.name, d.fields, d.line, d.attempts)
+        .where(d.campaign_id == campaign_id, d.status.in_([PENDING, DEFERRED]), d.id > after_id)
+        .order_by(d.id)
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [PendingRow(*r) for r in conn.execute(stmt)]
+
+
+_record = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        last_reply=bindparam("_reply"),
+        attempts=deliveries.c.attempts + bindparam("_inc"),
+        updated_at=bindparam("_now"),
+    )
+)
+_record_sent = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("_id"))
+    .values(
+        status=SENT,
+        last_reply=bindparam("_reply"),
+        attempts=deliveries.c.attempts + 1,
+        updated_at=bindparam("_now"),
+        sent_at=bindparam("_now"),
+    )
+)
+
+
+def record_outcomes(engine: Engine, outcomes: Sequence[Outcome], campaign_key: str) -> None:
+    """One transaction for a group of outcomes (group commit); suppressions in the same one."""
+    now = utcnow()
+    sent = [{"_id": o.delivery_id, "_reply": o.reply[:500], "_now": now} for o in outcomes if o.status == SENT]
+    other = [
+        {"_id": o.delivery_id, "_status": o.status, "_reply": o.reply[:500], "_inc": int(o.counts_attempt), "_now": now}
+        for o in outcomes
+        if o.status != SENT
+    ]
+    bounced = [
+        {"email": o.email.lower(), "reason": "bounced", "detail": f"{campaign_key}: {o.reply[:300]}", "created_at": now}
+        for o in outcomes
+        if o.suppress
+    ]
+    with engine.begin() as conn:
+        if sent:
+            conn.execute(_record_sent, sent)
+        if other:
+            conn.execute(_record, other)
+        if bounced:
+            conn.execute(insert(suppressions).on_conflict_do_nothing(index_elements=["email"]), bounced)
+
+
+def undo_run_failures(engine: Engine, campaign_id: int, campaign_key: str, since: dt.datetime) -> int:
+    """After a systemic stop: this run's permanent failures go back to deferred, unsuppressed.
+
+    A relay that refuses everything with 550 says nothing about the addresses, so they must not
+    end up on the suppression list. Returns how many were restored.
+    """
+    d = deliveries.c
+    failed_now = and_(d.campaign_id == campaign_id, d.status == FAILED, d.updated_at >= since)
+    with engine.begin() as conn:
+        emails = list(conn.execute(select(d.email_key).where(failed_now)).scalars())
+        for start in range(0, len(emails), 500):
+            chunk = emails[start : start + 500]
+            conn.execute(
+                delete(suppressions).where(
+                    suppressions.c.email.in_(chunk),
+                    suppressions.c.created_at >= since,
+                    suppressions.c.detail.like(f"{campaign_key}: %"),
+                )
+            )
+        conn.execute(update(deliveries).where(failed_now).values(status=DEFERRED))
+    return len(emails)
+
+
+def status_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
+    stmt = (
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.campaign_id == campaign_id)
+        .group_by(deliveries.c.status)
+    )
+    with engine.connect() as conn:
+        return {status: int(n) for status, n in conn.execute(stmt)}
+
+
+def last_errors(engine: Engine, campaign_id: int, limit: int = 5) -> list[tuple[str, str, str]]:
+    """(email, status, reply) of the most recent failed or deferred rows."""
+    d = deliveries.c
+    stmt = (
+        select(d.email, d.status, d.last_reply)
+        .where(d.campaign_id == campaign_id, d.status.in_([FAILED, DEFERRED]), d.last_reply != "")
+        .order_by(d.updated_at.desc(), d.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [(e, s, r) for e, s, r in conn.execute(stmt)]
+
+
+def sent_since(engine: Engine, since: dt.datetime) -> list[dt.datetime]:
+    """Send times (any campaign) after `since`: seeds the hourly cap so a rerun keeps the quota."""
+    stmt = select(deliveries.c.sent_at).where(deliveries.c.sent_at > since).order_by(deliveries.c.sent_at)
+    with engine.connect() as conn:
+        return list(conn.execute(stmt).scalars())
+
+
+# --- the send lock ---------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(engine: Engine, key: str, owner: str) -> None:
+    """Take the issue's send lock, atomically; a dead or silent holder's lock is taken over.
+
+    The insert-or-ignore and the compare-and-swap take-over are single statements, so two
+    processes racing for the same key cannot both win.
+    """
+    host = socket.gethostname()
+    pid = os.getpid()
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(campaign_locks)
+            .values(key=key, owner=owner, host=host, pid=pid, acquired_at=now, heartbeat_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        row = conn.execute(select(campaign_locks).where(campaign_locks.c.key == key)).one()
+    if row.owner == owner:
+        return
+    stale = now - row.heartbeat_at > LOCK_STALE_AFTER or (row.host == host and not _pid_alive(row.pid))
+    if stale:
+        with engine.begin() as conn:
+            taken = conn.execute(
+                update(campaign_locks)
+                .where(campaign_locks.c.key == key, campaign_locks.c.owner == row.owner)
+                .values(owner=owner, host=host, pid=pid, acquired_at=now, heartbeat_at=now)
+            ).rowcount
+        if taken:
+            return
+        with engine.connect() as conn:
+            row = conn.execute(select(campaign_locks).where(campaign_locks.c.key == key)).one()
+    where = f"pid {row.pid}" + ("" if row.host == host else f" on {row.host}")
+    raise CampaignLocked(
+        f"campaign {key} is being sent by {where} (since {row.acquired_at:%Y-%m-%d %H:%M:%S} UTC); "
+        f"wait for it to finish or stop it, then run send again (a lock silent for "
+        f"{int(LOCK_STALE_AFTER.total_seconds())} s is taken over)"
+    )
+
+
+def heartbeat(engine: Engine, key: str, owner: str) -> bool:
+    """Refresh the lock; False when it was lost (taken over as stale)."""
+    with engine.begin() as conn:
+        return (
+            conn.execute(
+                update(campaign_locks)
+                .where(campaign_locks.c.key == key, campaign_locks.c.owner == owner)
+                .values(heartbeat_at=utcnow())
+            ).rowcount
+            > 0
+        )
+
+
+def release_lock(engine: Engine, key: str, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(campaign_locks).where(campaign_locks.c.key == key, campaign_locks.c.owner == owner))
+
+
+def lock_holder(engine: Engine, key: str) -> tuple[str, int] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(campaign_locks.c.host, campaign_locks.c.pid).where(campaign_locks.c.key == key)
+        ).first()
+    return (row[0], int(row[1])) if row else None
