@@ -107,6 +107,8 @@ class PreviewSection:
 class ServeSection:
     host: str = "127.0.0.1"
     port: int = 8000
+    # Proxies whose X-Forwarded-For/-Proto are trusted (uvicorn's forwarded_allow_ips): the reverse proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
