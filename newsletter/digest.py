@@ -25,7 +25,7 @@ from sqlalchemy.dialects.sqlite import insert
 from .config import Config
 from .content import Article, Issue, load_article, load_articles
 from .db import engine_for, metadata, utcnow
-from .errors import ConfigError, ContentError
+from .errors import ConfigError, ContentError, NewsletterError
 from .schedule import LeaseLock, ScheduleSettings, format_both, record_run, run_decision, schedule_settings
 
 UTC = dt.UTC
@@ -325,16 +325,24 @@ class DigestOutcome:
         return f"digest {period_}: stopped before the end; the next start resumes it"
 
 
-async def _run_campaign(config: Config, issue: Issue, stop: asyncio.Event | None, reporter: Any) -> tuple[bool, int]:
-    """campaign.run_campaign, reduced to (finished, messages sent by this and earlier runs)."""
+async def _run_campaign(
+    config: Config, issue: Issue, stop: asyncio.Event | None, reporter: Any
+) -> tuple[bool, int] | None:
+    """campaign.run_campaign, reduced to (finished, subscribers who have it); None when locked.
+
+    A digest already finished (a crash after the campaign, before `mark_sent`) counts as sent.
+    """
     from . import campaign, store
 
-    result = await campaign.run_campaign(config, issue, stop=stop, reporter=reporter)
     engine = engine_for(config)
-    finished = store.is_finished(engine, issue.key)
-    sent = store.sent_count(engine, [c.id for c in store.campaigns_for(engine, issue.key)])
-    del result
-    return finished, sent
+    try:
+        result = await campaign.run_campaign(config, issue, stop=stop, reporter=reporter, on_edit="remaining")
+    except campaign.AlreadySent:
+        return True, store.sent_count(engine, [c.id for c in store.campaigns_for(engine, issue.key)])
+    except store.CampaignLocked as exc:
+        log.info("%s", exc)
+        return None
+    return result.finished, result.sent + result.already_sent
 
 
 async def _send_plan(
@@ -345,7 +353,10 @@ async def _send_plan(
     reporter: Any,
 ) -> DigestOutcome:
     issue = issue_for_digest(config, plan, settings)
-    finished, sent = await _run_campaign(config, issue, stop, reporter)
+    ran = await _run_campaign(config, issue, stop, reporter)
+    if ran is None:
+        return DigestOutcome("locked", plan.key, 0, len(plan.articles))
+    finished, sent = ran
     if not finished:
         return DigestOutcome("stopped", plan.key, sent, len(plan.articles))
     await asyncio.to_thread(mark_sent, engine_for(config), plan.key, sent)
@@ -430,10 +441,16 @@ class DigestRunner:
             if await lock.acquire(stop):
                 try:
                     await resume_pending(self.config, stop=stop, reporter=self.reporter)
+                except NewsletterError as exc:
+                    log.error("resuming the interrupted digest failed: %s", exc)
                 finally:
                     await lock.aclose()
 
     async def run(self, run_time: dt.datetime, now: dt.datetime, stop: asyncio.Event) -> None:
         log.debug("run for %s", format_both(run_time))
-        outcome = await send_digest(self.config, now, run_time=run_time, stop=stop, reporter=self.reporter)
+        try:
+            outcome = await send_digest(self.config, now, run_time=run_time, stop=stop, reporter=self.reporter)
+        except NewsletterError as exc:
+            log.error("digest %s failed: %s (it resumes on the next run or start)", period(run_time), exc)
+            return
         log.info("%s", outcome.message)

@@ -296,13 +296,15 @@ def schedule_settings(config: Config) -> ScheduleSettings:
     lookback = parse_duration(section.lookback, f"{where}: [schedule] lookback")
     if lookback <= dt.timedelta(0):
         raise ConfigError(f"{where}: [schedule] lookback: must be more than 0, e.g. 7d")
-    from jinja2 import Environment, TemplateSyntaxError
+    from jinja2 import Environment, StrictUndefined, TemplateError
 
-    try:
-        Environment().parse(section.subject)
-    except TemplateSyntaxError as exc:
+    try:  # a typo fails now, at start, rather than at next Monday's run
+        Environment(undefined=StrictUndefined).from_string(section.subject).render(
+            newsletter=config.newsletter, week=48, year=2026, period="2026-W48", articles=()
+        )
+    except TemplateError as exc:
         raise ConfigError(
-            f"{where}: [schedule] subject: not a valid template ({exc.message}); fix the braces"
+            f"{where}: [schedule] subject: {exc.message}; the template may use newsletter, week, year, period"
         ) from None
     return ScheduleSettings(
         crontab=crontab,

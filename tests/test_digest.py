@@ -1,0 +1,238 @@
+"""The digest's content: window, drafts, future dates, articles already sent, skip-if-empty, crash safety.
+
+Sends go to the real aiosmtpd server (tests/smtpd.py); the state is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter import campaign, store
+from newsletter.config import Config, load_config
+from newsletter.db import engine_for
+from newsletter.digest import (
+    digest_key,
+    due_run,
+    freeze,
+    issue_for_digest,
+    next_digest,
+    plan_digest,
+    record_for,
+    send_digest,
+)
+from newsletter.render import render_issue
+from newsletter.schedule import run_decision
+
+from .conftest import Cli, write_article
+from .smtpd import SmtpServer
+
+BERLIN = ZoneInfo("Europe/Berlin")
+SUBSCRIBERS = ["ada@example.com", "grace@example.org", "renee@example.net"]
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=BERLIN)
+
+
+def article(folder: Path, slug: str, date: str, *, draft: bool = False, title: str = "") -> None:
+    lines = [
+        "---",
+        f"title: {title or slug.replace('-', ' ').title()}",
+        f"date: {date}",
+        f"summary: About {slug}.",
+    ]
+    if draft:
+        lines.append("draft: true")
+    write_article(folder, f"{slug}.md", "\n".join([*lines, "---", "", f"The body of {slug}.", ""]))
+
+
+@pytest.fixture
+def letter(folder: Path) -> Path:
+    """A newsletter folder with no articles and a three-person list."""
+    for path in (folder / "issues").glob("*.md"):
+        path.unlink()
+    (folder / "subscribers.csv").write_text(
+        "email,name\n" + "".join(f"{e},{e.split('@')[0].title()}\n" for e in SUBSCRIBERS), encoding="utf-8"
+    )
+    return folder
+
+
+def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) -> Config:
+    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin"}
+    env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
+    if server is not None:
+        env.update(server.env())
+    return load_config(folder / "newsletter.toml", env=env)
+
+
+def send(config: Config, now: dt.datetime, **kwargs: object):  # type: ignore[no-untyped-def]
+    return asyncio.run(send_digest(config, now, **kwargs))  # type: ignore[arg-type]
+
+
+def test_window_takes_published_articles_once_in_date_order(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-10-too-old", "2026-11-10")  # before the first digest's 7-day look-back
+    article(letter, "2026-11-20-second", "2026-11-20 18:00")
+    article(letter, "2026-11-18-first", "2026-11-18")
+    article(letter, "2026-11-21-draft", "2026-11-21", draft=True)
+    article(letter, "2026-11-25-future", "2026-11-25")  # dated after the run
+    config = config_for(letter, smtp_server)
+
+    plan = plan_digest(config, at("2026-11-23T09:00"))
+    assert plan.key == "digest-2026-W48"
+    assert [a.slug for a in plan.articles] == ["2026-11-18-first", "2026-11-20-second"]
+
+    outcome = send(config, at("2026-11-23T09:00"))
+    assert (outcome.status, outcome.key, outcome.recipients, outcome.articles) == ("sent", "digest-2026-W48", 3, 2)
+    assert outcome.message == "sent digest 2026-W48 to 3 subscribers (2 articles)"
+    assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
+    message = smtp_server.handler.received[0].message
+    assert message["Subject"] == "Privacy Notes: week 48"
+    text = message.get_body(("plain",)).get_content()
+    assert text.index("First") < text.index("Second") and "Draft" not in text and "Future" not in text
+
+    # The next week: the future article is published now; the earlier ones were in W48's digest.
+    article(letter, "2026-11-19-backdated", "2026-11-19")  # written late, dated before W48's digest
+    plan = plan_digest(config, at("2026-11-30T09:00"))
+    assert plan.key == "digest-2026-W49"
+    assert plan.since == at("2026-11-23T09:00")
+    assert [a.slug for a in plan.articles] == ["2026-11-25-future"]
+
+
+def test_articles_already_in_a_digest_are_never_offered_again(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server)
+    assert send(config, at("2026-11-23T09:00")).status == "sent"
+    # Even a window reaching back over it (`newsletter digest --since`) leaves it out.
+    plan = plan_digest(config, at("2026-11-30T09:00"), since=at("2026-11-01T00:00"))
+    assert plan.articles == ()
+
+
+def test_skip_if_empty_sends_nothing_and_keeps_the_window(letter: Path, smtp_server: SmtpServer) -> None:
+    config = config_for(letter, smtp_server)
+    outcome = send(config, at("2026-11-23T09:00"), run_time=at("2026-11-23T09:00"))
+    assert (outcome.status, outcome.message) == ("empty", "nothing new: skipped")
+    assert smtp_server.handler.received == []
+    engine = engine_for(config)
+    assert record_for(engine, "digest-2026-W48") is None
+    assert run_decision(engine, at("2026-11-23T09:00")) == "empty"
+    assert next_digest(config, at("2026-11-23T09:00")) is None
+    assert store.campaigns_for(engine) == []
+
+
+def test_skip_if_empty_off_sends_an_empty_digest(letter: Path, smtp_server: SmtpServer) -> None:
+    config = config_for(letter, smtp_server, skip_if_empty="false")
+    outcome = send(config, at("2026-11-23T09:00"))
+    assert (outcome.status, outcome.articles) == ("sent", 0)
+    assert len(smtp_server.handler.received) == 3
+    assert "0 new articles" in smtp_server.handler.received[0].message.get_body(("html",)).get_content()
+
+
+def test_the_same_period_never_goes_out_twice(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server)
+    assert send(config, at("2026-11-23T09:00")).status == "sent"
+    article(letter, "2026-11-24-b", "2026-11-24")
+    again = send(config, at("2026-11-26T12:00"))  # same ISO week, new article: still not twice
+    assert (again.status, again.message) == ("already-sent", "digest 2026-W48 was already sent: skipped")
+    assert len(smtp_server.handler.received) == 3
+    assert [c.key for c in store.campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+
+
+def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_server: SmtpServer) -> None:
+    """Killed after the articles were chosen, before the campaign: the next run sends exactly those."""
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server)
+    engine = engine_for(config)
+    assert freeze(engine, plan_digest(config, at("2026-11-23T09:00")), None)  # ...and the process dies here
+    article(letter, "2026-11-24-b", "2026-11-24")  # published while it was down
+
+    outcome = send(config, at("2026-12-01T09:00"))  # the next week's run
+    assert len(smtp_server.handler.received) == 6  # W48 resumed (3), then W49 (3)
+    subjects = sorted({r.message["Subject"] for r in smtp_server.handler.received})
+    assert subjects == ["Privacy Notes: week 48", "Privacy Notes: week 49"]
+    assert record_for(engine, "digest-2026-W48").slugs == ("2026-11-20-a",)  # type: ignore[union-attr]
+    assert record_for(engine, "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
+    assert (outcome.key, outcome.articles) == ("digest-2026-W49", 1)
+    assert record_for(engine, "digest-2026-W49").slugs == ("2026-11-24-b",)  # type: ignore[union-attr]
+
+
+def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server)
+    engine = engine_for(config)
+    plan = plan_digest(config, at("2026-11-23T09:00"))
+    freeze(engine, plan, None)
+    result = asyncio.run(campaign.run_campaign(config, issue_for_digest(config, plan)))
+    assert result.finished  # ...and the process dies before marking the digest sent
+    outcome = send(config, at("2026-11-23T09:05"))
+    assert outcome.status == "already-sent"
+    assert record_for(engine, "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
+    assert len(smtp_server.handler.received) == 3
+
+
+def test_interrupted_send_stays_pending_and_resumes(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server)
+    stop = asyncio.Event()
+    stop.set()  # SIGTERM arrived before the first message
+    outcome = send(config, at("2026-11-23T09:00"), stop=stop)
+    assert outcome.status == "stopped"
+    assert smtp_server.handler.received == []
+    outcome = send(config, at("2026-11-23T09:00"))
+    assert outcome.status in {"sent", "already-sent"}
+    assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
+    assert record_for(engine_for(config), "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
+
+
+def test_digest_issue_renders_summaries_or_full_text(letter: Path) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20", title="Alpha")
+    for content, present, absent in (("summary", "About 2026-11-20-a.", "The body of"), ("full", "The body of", "")):
+        config = config_for(letter, content=content, subject="{{ newsletter.name }} #{{ week }} ({{ year }})")
+        issue = next_digest(config, at("2026-11-23T09:00"))
+        assert issue is not None
+        assert (issue.kind, issue.key, issue.subject) == ("digest", "digest-2026-W48", "Privacy Notes #48 (2026)")
+        rendered = render_issue(issue, config)
+        assert "Alpha" in rendered.html and present in rendered.text
+        if absent:
+            assert absent not in rendered.text
+
+
+def test_subject_template_errors_name_the_key(letter: Path, cli: Cli) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    cli.env["NEWSLETTER_SCHEDULE_SUBJECT"] = "{{ newsletter.nmae }}"
+    result = cli("digest", "--now", "2026-11-23T09:00")
+    assert result.exit_code == 2
+    assert result.output.startswith("newsletter: error:") and "[schedule] subject" in result.output
+
+
+def test_due_run_for_cron(letter: Path, smtp_server: SmtpServer) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    config = config_for(letter, smtp_server, catch_up="2h")
+    assert due_run(config, at("2026-11-23T08:59")) is None  # this week's run has not come yet
+    assert due_run(config, at("2026-11-23T09:00")) == at("2026-11-23T09:00")
+    assert due_run(config, at("2026-11-23T10:59")) == at("2026-11-23T09:00")
+    assert due_run(config, at("2026-11-23T11:01")) is None  # beyond catch_up
+    run_time = due_run(config, at("2026-11-23T09:30"))
+    assert run_time is not None
+    send(config, at("2026-11-23T09:30"), run_time=run_time)
+    assert due_run(config, at("2026-11-23T10:00")) is None  # sent: never twice
+    assert digest_key(run_time) == "digest-2026-W48"
+
+
+def test_digest_command_shows_the_next_digest(letter: Path, cli: Cli) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20", title="Alpha")
+    article(letter, "2026-11-21-b", "2026-11-21", title="Beta", draft=True)
+    result = cli("digest", "--now", "2026-11-26T12:00")
+    assert result.exit_code == 0, result.output
+    assert "next digest: 2026-W49, at Mon 2026-11-30 09:00 CET (08:00 UTC)" in result.output
+    assert "2026-11-20  Alpha" in result.output and "Beta" not in result.output
+    assert "subject: Privacy Notes: week 49" in result.output
+    early = cli("digest", "--now", "2026-11-26T12:00", "--since", "2026-11-21")
+    assert "nothing new" in early.output
+    bad = cli("digest", "--since", "last week")
+    assert bad.exit_code == 2 and bad.output.startswith("newsletter: error: --since:")
