@@ -1,0 +1,106 @@
+"""Crash safety: a `newsletter send` process killed mid-campaign, then the same command again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from newsletter.db import dispose_all
+
+from .conftest import Cli
+from .smtpd import RecordingHandler, SmtpServer
+from .test_send import FAST, TLS, counts, write_list
+
+CONNECTIONS = 3
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> Iterator[None]:
+    dispose_all()
+    yield
+    dispose_all()
+
+
+@dataclass
+class SlowHandler(RecordingHandler):
+    """Takes a while to accept each message: the kill lands while messages are in flight."""
+
+    delay: float = 0.03
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def start_send(cli: Cli) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", TLS, "--yes"],
+        cwd=cli.folder,
+        env={**os.environ, **cli.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(handler: RecordingHandler, count: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(handler.recipients()) < count:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the send did not get going"
+        time.sleep(0.01)
+
+
+def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(cli: Cli, folder: Path) -> None:
+    addresses = write_list(folder, 150, cli)
+    handler = SlowHandler()
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS)})
+        proc = start_send(cli)
+        wait_for(handler, 40, proc)
+        proc.kill()  # SIGKILL: no cleanup at all
+        proc.wait(timeout=10)
+        before = len(handler.recipients())
+        assert before < len(addresses), "killed too late to test anything"
+        handler.delay = 0.0
+        rerun = cli.subprocess("send", TLS, "--yes")  # the lock of the dead process is taken over
+        assert rerun.returncode == 0, rerun.stderr
+    received = Counter(handler.recipients())
+    assert set(received) == set(addresses)
+    duplicates = sum(n - 1 for n in received.values())
+    assert duplicates <= CONNECTIONS, received.most_common(5)
+    assert counts(cli) == {"sent": 150}
+
+
+def test_sigterm_stops_gracefully_records_everything_and_says_how_to_resume(cli: Cli, folder: Path) -> None:
+    addresses = write_list(folder, 150, cli)
+    handler = SlowHandler()
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS)})
+        proc = start_send(cli)
+        wait_for(handler, 30, proc)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        assert f"run `newsletter send {TLS}` again to resume" in err
+        got = Counter(handler.recipients())
+        assert sum(got.values()) < len(addresses)
+        # Every accepted message was recorded: in-flight ones finished, nothing new started.
+        assert counts(cli).get("sent", 0) == sum(got.values())
+        assert f"sent {sum(got.values())}," in out
+        handler.delay = 0.0
+        rerun = cli.subprocess("send", TLS, "--yes")
+        assert rerun.returncode == 0, rerun.stderr
+        assert f"({sum(got.values())} were sent by earlier runs" in rerun.stdout
+    assert Counter(handler.recipients()) == Counter(addresses)  # graceful: no duplicate at all

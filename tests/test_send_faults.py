@@ -1,0 +1,81 @@
+"""Faults of a real SMTP server during `newsletter send`: dropped connections, and the rate limit."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from newsletter.db import dispose_all
+
+from .conftest import Cli
+from .smtpd import RecordingHandler, SmtpServer
+from .test_send import FAST, TLS, counts, write_list
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> Iterator[None]:
+    dispose_all()
+    yield
+    dispose_all()
+
+
+@dataclass
+class DroppingHandler(RecordingHandler):
+    """Closes the connection after reading a message's data, before replying (so it is not accepted)."""
+
+    drop_for: set[str] = field(default_factory=set)
+    dropped: list[str] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        if rcpt in self.drop_for:
+            self.drop_for.discard(rcpt)
+            self.dropped.append(rcpt)
+            assert server.transport is not None
+            server.transport.close()
+            return "421 4.3.0 closing (never seen by the client)"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_connection_dropped_mid_data_reconnects_and_loses_nothing(cli: Cli, folder: Path) -> None:
+    addresses = write_list(folder, 40, cli)
+    handler = DroppingHandler(drop_for=set(addresses[5::9]))
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST})
+        result = cli("send", TLS, "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(handler.dropped) == 4
+    assert Counter(handler.recipients()) == Counter(addresses)  # each exactly once
+    assert counts(cli) == {"sent": 40}
+
+
+@dataclass
+class TimingHandler(RecordingHandler):
+    arrivals: list[float] = field(default_factory=list)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.arrivals.append(time.monotonic())
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_rate_limit_holds_across_connections(cli: Cli, folder: Path) -> None:
+    """A correctness property of the limiter (not a speed goal): measured rate ≤ configured + 10%."""
+    write_list(folder, 30, cli)
+    handler = TimingHandler()
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": "4", "NEWSLETTER_SMTP_RATE": "25"})
+        result = cli("send", TLS, "--yes")
+    assert result.exit_code == 0, result.output
+    arrivals = sorted(handler.arrivals)
+    assert len(arrivals) == 30
+    measured = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+    assert measured <= 25 * 1.1, measured
+    # And over every window of 10 consecutive messages, not only on average.
+    for i in range(len(arrivals) - 10):
+        assert 9 / (arrivals[i + 9] - arrivals[i]) <= 25 * 1.1 * 1.5
