@@ -162,17 +162,18 @@ class _Seen:
         return 0
 
     def _grow(self) -> None:
-        old = [(k, ln) for k, ln in zip(self._keys, self._lines, strict=True) if k]
+        old_keys, old_lines = self._keys, self._lines
         self._size *= 2
         self._keys = array("Q", bytes(8 * self._size))
         self._lines = array("I", bytes(4 * self._size))
-        mask = self._size - 1
-        for fp, ln in old:
-            i = fp & mask
-            while self._keys[i]:
-                i = (i + 1) & mask
-            self._keys[i] = fp
-            self._lines[i] = ln
+        keys, lines, mask = self._keys, self._lines, self._size - 1
+        for slot, fp in enumerate(old_keys):  # no intermediate list: memory stays flat while growing
+            if fp:
+                i = fp & mask
+                while keys[i]:
+                    i = (i + 1) & mask
+                keys[i] = fp
+                lines[i] = old_lines[slot]
 
 
 class AddressChecker:
