@@ -10,6 +10,8 @@ import email
 import email.policy
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -293,3 +295,38 @@ def test_send_after_one_click_unsubscribe_skips_that_address(
         (address,) = received.rcpt_tos
         header = received.message["List-Unsubscribe"].strip("<>")
         assert read_token(SECRET, header.rsplit("/", 1)[1])[1] == address
+
+
+def test_serve_command_runs_uvicorn_and_warns_about_http(cli: Cli) -> None:
+    """`newsletter serve` as a real process: the warning once, then /healthz and an unsubscribe over TCP."""
+    port = free_port()
+    env = {**os.environ, **cli.env, "NEWSLETTER_SECRET_KEY": SECRET}
+    env["NEWSLETTER_NEWSLETTER_BASE_URL"] = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "--port", str(port)],
+        cwd=cli.folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.1)
+        assert health.status_code == 200 and "server" not in health.headers
+        config = load_config(cli.folder / "newsletter.toml", env=env)
+        token = token_for(config, "ada@example.com")
+        response = httpx.post(f"http://127.0.0.1:{port}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200
+        assert reason_for(engine_for(config), "ada@example.com") == "unsubscribed"
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=20)
+    assert err.count("warning: [newsletter] base_url is http://127.0.0.1") == 1
+    assert "local testing" in err
