@@ -330,3 +330,16 @@ def test_serve_command_runs_uvicorn_and_warns_about_http(cli: Cli) -> None:
         _out, err = process.communicate(timeout=20)
     assert err.count("warning: [newsletter] base_url is http://127.0.0.1") == 1
     assert "local testing" in err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="message.py folds List-Unsubscribe with email.policy, which turns a long URL into RFC 2047 "
+    "encoded words (=?utf-8?q?=3Chttps...?=) that mail providers do not decode; fix: write the header raw",
+)
+def test_list_unsubscribe_is_a_plain_ascii_header_on_the_wire(cli: Cli, config: Config) -> None:
+    """The parsed header looks right either way (the parser decodes encoded words); the raw bytes must too."""
+    assert cli("render", TLS).exit_code == 0
+    raw = (cli.folder / "build" / f"{TLS}.eml").read_bytes()
+    (line,) = [ln for ln in raw.split(b"\r\n") if ln.startswith(b"List-Unsubscribe:")]
+    assert re.fullmatch(rb"List-Unsubscribe: <https://news\.example\.org/unsubscribe/[A-Za-z0-9_-]+>", line), line
