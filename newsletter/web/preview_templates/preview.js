@@ -21,6 +21,7 @@
     busy = true;
     try {
       const y = window.scrollY;
+      if (frame && frame.contentWindow && showing()) frameScroll = frame.contentWindow.scrollY;
       const response = await fetch(location.pathname + location.search, { cache: "no-store" });
       const doc = new DOMParser().parseFromString(await response.text(), "text/html");
       if (liveIds(doc) !== liveIds(document)) { location.reload(); return; }
@@ -44,20 +45,25 @@
   }
 
   // The email frame: keep its scroll across re-renders; links open in a new tab, not in the frame.
-  if (frame) {
-    frame.addEventListener("load", () => {
-      const win = frame.contentWindow;
-      if (!win || !frame.getAttribute("srcdoc")) return;
-      win.scrollTo(0, frameScroll);
-      win.addEventListener("scroll", () => { frameScroll = win.scrollY; });
-      win.document.addEventListener("click", (event) => {
-        const link = event.target.closest ? event.target.closest("a[href]") : null;
-        if (!link) return;
-        event.preventDefault();
-        window.open(link.href, "_blank", "noopener");
-      });
-      body.dataset.frameLoads = String(Number(body.dataset.frameLoads || "0") + 1);
+  function showing() { return !body.classList.contains("has-error"); }
+  function hookFrame() {
+    const win = frame.contentWindow;
+    if (!win || !frame.getAttribute("srcdoc")) return;
+    win.scrollTo(0, frameScroll);
+    win.addEventListener("scroll", () => { if (showing()) frameScroll = win.scrollY; });
+    win.document.addEventListener("click", (event) => {
+      const link = event.target.closest ? event.target.closest("a[href]") : null;
+      if (!link) return;
+      event.preventDefault();
+      window.open(link.href, "_blank", "noopener");
     });
+    body.dataset.frameLoads = String(Number(body.dataset.frameLoads || "0") + 1);
+  }
+  if (frame) {
+    frame.addEventListener("load", hookFrame);
+    // The frame may have loaded before this deferred script ran.
+    const doc = frame.contentDocument;
+    if (doc && doc.readyState === "complete" && doc.URL === "about:srcdoc") hookFrame();
   }
 
   // Width toggles and tabs, remembered across reloads.
