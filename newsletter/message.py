@@ -151,7 +151,8 @@ class MessageFactory:
         lines = [
             f"To: {to}\r\n".encode("ascii", "strict"),
             f"Message-ID: {self.message_id(email)}\r\n".encode(),
-            _fold("List-Unsubscribe", links.header),
+            # Written raw: folding would RFC 2047-encode a long URL, which providers do not decode.
+            f"List-Unsubscribe: {check_header(links.header, 'List-Unsubscribe')}\r\n".encode("ascii"),
         ]
         if links.one_click:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")

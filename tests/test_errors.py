@@ -6,6 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.config import load_config
+from newsletter.content import issue_for, load_article
+from newsletter.errors import HeaderInjectionError
+from newsletter.message import MessageFactory
+from newsletter.render import render_issue
+from newsletter.subscribers import Subscriber
+
 from .conftest import Cli, write_article
 from .smtpd import SmtpServer
 
@@ -133,8 +140,17 @@ class TestHeaderInjection:
         (folder / "subscribers.example.csv").write_text(
             'email,name\nx@example.com,"Eve\r\nBcc: victim@example.com"\n', encoding="utf-8"
         )
-        result = cli("render", "latest")
-        assert result.exit_code == 2 and "name: contains a line break" in result.stderr
+        check = cli("subscribers", "check")
+        assert check.exit_code == 1 and "subscribers.example.csv:2: name contains a line break" in check.output
+        render = cli("render", "latest")  # the invalid row is never used, not even as the sample
+        assert render.exit_code == 0 and b"victim" not in next((folder / "build").glob("*.eml")).read_bytes()
+
+    def test_message_factory_refuses_a_name_with_newline(self, folder: Path) -> None:
+        """The backstop for recipients that do not come from the validated list."""
+        config = load_config(folder / "newsletter.toml", env={})
+        rendered = render_issue(issue_for(load_article(folder / "issues" / "2026-11-23-welcome.md")), config)
+        with pytest.raises(HeaderInjectionError, match="name: contains a line break"):
+            MessageFactory(rendered, config).build(Subscriber.of("x@example.com", "Eve\r\nBcc: v@example.com"))
 
     def test_address_with_newline(self, cli: Cli) -> None:
         result = cli("send-test", "latest", "--to", "a@example.com\r\nBcc: victim@example.com")

@@ -332,11 +332,6 @@ def test_serve_command_runs_uvicorn_and_warns_about_http(cli: Cli) -> None:
     assert "local testing" in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="message.py folds List-Unsubscribe with email.policy, which turns a long URL into RFC 2047 "
-    "encoded words (=?utf-8?q?=3Chttps...?=) that mail providers do not decode; fix: write the header raw",
-)
 def test_list_unsubscribe_is_a_plain_ascii_header_on_the_wire(cli: Cli, config: Config) -> None:
     """The parsed header looks right either way (the parser decodes encoded words); the raw bytes must too."""
     assert cli("render", TLS).exit_code == 0
