@@ -39,9 +39,12 @@ CHROMIUM_ARGS = [
 WAIT_MS = 15_000  # upper bound for "updates by itself" on a loaded 2-core machine (not a speed goal)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium through Playwright; never a downloaded browser."""
+    """Debian's Chromium through Playwright; never a downloaded browser.
+
+    Module scope: test_email_layout.py imports this fixture, and two Playwright sync instances
+    cannot be open at once (a session-scoped copy per module would be)."""
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} not found: the preview tests need Debian's chromium; run .ci/run, which installs it")
     with sync_playwright() as pw:
