@@ -6,6 +6,7 @@ edited on disk and the test only watches the page change by itself. Send-test go
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import queue
 import re
@@ -154,6 +155,28 @@ def test_index_lists_articles_newest_first_with_drafts_and_warnings(
         write_article(folder, "2026-12-08-later.md", "---\ntitle: Written later\ndate: 2026-12-08\n---\nHello.\n")
         expect(rows).to_have_count(5, timeout=WAIT_MS)
         expect(rows.nth(0)).to_contain_text("Written later")
+    finally:
+        running.proc.terminate()
+        running.proc.wait(timeout=15)
+
+
+def test_index_shows_the_next_weekly_digest(folder: Path, smtp_server: SmtpServer, page: Page) -> None:
+    yesterday = dt.datetime.now() - dt.timedelta(days=1)
+    write_article(
+        folder,
+        f"{yesterday:%Y-%m-%d}-fresh.md",
+        f"---\ntitle: Fresh this week\ndate: {yesterday:%Y-%m-%d %H:%M}\nsummary: New.\n---\n\nHello.\n",
+    )
+    running = start_preview(folder, smtp_server.env())
+    try:
+        page.goto(running.url)
+        digest = page.locator("#digest")
+        expect(digest).to_contain_text("Next weekly digest")
+        expect(digest.locator("li", has_text="Fresh this week")).to_have_count(1)
+        digest.locator("a[href='/issue/_digest']").click()
+        frame = page.frame_locator("#email-frame")
+        expect(frame.locator("body")).to_contain_text("Fresh this week")
+        expect(page.locator("#summary")).to_contain_text("Articles")
     finally:
         running.proc.terminate()
         running.proc.wait(timeout=15)

@@ -210,3 +210,5 @@ class Previewer:
             return preview_of(config, issue)
         except NewsletterError as exc:
             return Preview(key="digest", title="Next digest", error=str(exc))
+        except Exception as exc:  # the state database (locked, unreadable) must not take the index down
+            return Preview(key="digest", title="Next digest", error=f"digest: {type(exc).__name__}: {exc}")
