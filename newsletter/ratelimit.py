@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 
@@ -79,9 +80,15 @@ class RateLimiter:
         self.hourly.record(slot)
         return slot - now
 
-    async def acquire(self) -> None:
+    async def acquire(self, stop: asyncio.Event | None = None) -> None:
+        """Wait for a slot; returns early when `stop` is set (an hourly cap can mean a long wait)."""
         if self.unlimited:
             return
         delay = self.reserve()
-        if delay > 0:
+        if delay <= 0:
+            return
+        if stop is None:
             await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)

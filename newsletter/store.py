@@ -82,7 +82,6 @@ deliveries = Table(
     UniqueConstraint("campaign_id", "email_key", name="uq_delivery_address"),
 )
 Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status, deliveries.c.id)
-Index("ix_deliveries_sent_at", deliveries.c.sent_at)
 
 campaign_locks = Table(
     "campaign_locks",
@@ -401,6 +400,60 @@ def record_outcomes(engine: Engine, outcomes: Sequence[Outcome], campaign_key: s
             conn.execute(_record, other)
         if bounced:
             conn.execute(insert(suppressions).on_conflict_do_nothing(index_elements=["email"]), bounced)
+
+
+class OutcomeRecorder:
+    """The hot path of a send: each group commit is one or two prepared statements and a commit.
+
+    SQLAlchemy Core's per-statement overhead (about 100 µs here) was a measurable share of the
+    per-message budget, so on SQLite the outcomes are written through one dedicated DBAPI
+    connection with plain SQL; other databases go through `record_outcomes` (Core).
+    """
+
+    _SENT = (
+        "UPDATE deliveries SET status = 'sent', last_reply = ?, attempts = attempts + 1, updated_at = ?, sent_at = ?"
+        " WHERE id = ?"
+    )
+    _OTHER = "UPDATE deliveries SET status = ?, last_reply = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?"
+    _SUPPRESS = "INSERT OR IGNORE INTO suppressions (email, reason, detail, created_at) VALUES (?, 'bounced', ?, ?)"
+
+    def __init__(self, engine: Engine, campaign_key: str) -> None:
+        self.engine = engine
+        self.campaign_key = campaign_key
+        self.raw = engine.raw_connection() if engine.dialect.name == "sqlite" else None
+
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        if self.raw is None:
+            record_outcomes(self.engine, outcomes, self.campaign_key)
+            return
+        # The text form SQLAlchemy's SQLite DateTime type reads back.
+        now = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+        cursor = self.raw.cursor()
+        try:
+            sent = [(o.reply[:500], now, now, o.delivery_id) for o in outcomes if o.status == SENT]
+            if sent:
+                cursor.executemany(self._SENT, sent)
+            other = [
+                (o.status, o.reply[:500], int(o.counts_attempt), now, o.delivery_id)
+                for o in outcomes
+                if o.status != SENT
+            ]
+            if other:
+                cursor.executemany(self._OTHER, other)
+            bounced = [(o.email.lower(), f"{self.campaign_key}: {o.reply[:300]}", now) for o in outcomes if o.suppress]
+            if bounced:
+                cursor.executemany(self._SUPPRESS, bounced)
+            self.raw.commit()
+        except BaseException:
+            self.raw.rollback()
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
 
 
 def undo_run_failures(engine: Engine, campaign_id: int, campaign_key: str, since: dt.datetime) -> int:

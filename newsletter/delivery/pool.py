@@ -242,7 +242,10 @@ class DeliveryPool:
         stopper = asyncio.create_task(self._close_on_stop())
         workers = [asyncio.create_task(self._worker(first if i == 0 else self.connect())) for i in range(self.size)]
         try:
-            await asyncio.gather(*workers)
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if errors:
+                raise errors[0]
         finally:
             feeder.cancel()
             stopper.cancel()
@@ -301,44 +304,50 @@ class DeliveryPool:
         self.stop.set()
 
     async def _worker(self, conn: Connection) -> None:
-        failures_in_row = 0
         try:
-            while True:
-                job = await self._queue.get()
-                if job is None or self.stop.is_set():
-                    return
-                try:
-                    data = self.build(job)
-                except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
-                    await self.report(job, Attempt(PERMANENT, str(exc)), True)
-                    self._finish()
-                    continue
-                await self.limiter.acquire()
-                if self.stop.is_set():
-                    return
-                attempt = await self._attempt(conn, job, data)
-                job.attempts += 1
-                job.last = attempt
-                if attempt.kind == FATAL:
-                    self._set_fatal(attempt.error or DeliveryError(attempt.reply))
-                    return
-                if attempt.reconnect:
-                    await conn.reset()
-                    self.reconnects += 1
-                    failures_in_row += 1
-                else:
-                    failures_in_row = 0
-                retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not self.stop.is_set()
-                await self.report(job, attempt, not retry)
-                if retry:
-                    self._retry_later(job)
-                else:
-                    self._finish()
-                if failures_in_row > 1:  # the server keeps dropping us: pause this connection
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self.stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
+            await self._work(conn)
+        except BaseException:
+            self.stop.set()  # the others finish their message and stop too
+            raise
         finally:
             await conn.close()
+
+    async def _work(self, conn: Connection) -> None:
+        failures_in_row = 0
+        while True:
+            job = await self._queue.get()
+            if job is None or self.stop.is_set():
+                return
+            try:
+                data = self.build(job)
+            except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
+                await self.report(job, Attempt(PERMANENT, str(exc)), True)
+                self._finish()
+                continue
+            await self.limiter.acquire(self.stop)
+            if self.stop.is_set():
+                return
+            attempt = await self._attempt(conn, job, data)
+            job.attempts += 1
+            job.last = attempt
+            if attempt.kind == FATAL:
+                self._set_fatal(attempt.error or DeliveryError(attempt.reply))
+                return
+            if attempt.reconnect:
+                await conn.reset()
+                self.reconnects += 1
+                failures_in_row += 1
+            else:
+                failures_in_row = 0
+            retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not self.stop.is_set()
+            await self.report(job, attempt, not retry)
+            if retry:
+                self._retry_later(job)
+            else:
+                self._finish()
+            if failures_in_row > 1:  # the server keeps dropping us: pause this connection
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
 
     async def _attempt(self, conn: Connection, job: Job, data: bytes) -> Attempt:
         try:

@@ -1,0 +1,231 @@
+"""Benchmark of `newsletter send` against a local SMTP sink, with its ceiling and a naive baseline.
+
+    python bench/send.py            # 10,000 (and 100,000 for memory) subscribers
+    python bench/send.py --quick    # smaller runs, same measurements
+
+The sink is Postfix's smtp-sink when installed (apt-get install postfix), else an aiosmtpd sink
+in its own process (bench/sink.py), so the sink never shares the client's core. It prints:
+  (a) ceiling: raw aiosmtplib pushing prebuilt messages of the same size over the same connections
+  (b) `newsletter send` as a subprocess: CSV import, state store, personalization, progress, SMTP
+  (c) naive: per subscriber Jinja2 + premailer + EmailMessage, smtplib, one connection
+then msg/s for each, b/a, b/c, and the peak RSS of (b) at two list sizes.
+Targets: b/a >= 0.8, b/c >= 5, RSS(100k) <= 1.3 x RSS(10k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from newsletter.config import load_config  # noqa: E402
+from newsletter.content import issue_for, resolve_article  # noqa: E402
+from newsletter.message import MessageFactory  # noqa: E402
+from newsletter.render import render_issue  # noqa: E402
+from newsletter.scaffold import init_folder  # noqa: E402
+from newsletter.subscribers import Subscriber, read_columns  # noqa: E402
+
+ARTICLE = "2026-11-23-welcome"
+CONNECTIONS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Sink:
+    """smtp-sink (C, Postfix) when available, else bench/sink.py (aiosmtpd), in a separate process."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        smtp_sink = shutil.which("smtp-sink") or ("/usr/sbin/smtp-sink" if Path("/usr/sbin/smtp-sink").exists() else "")
+        if smtp_sink:
+            user = ["-u", "nobody"] if os.geteuid() == 0 else []
+            self.name = "postfix smtp-sink"
+            cmd = [smtp_sink, *user, f"127.0.0.1:{self.port}", "512"]
+        else:
+            self.name = "aiosmtpd sink (subprocess)"
+            cmd = [sys.executable, str(REPO / "bench" / "sink.py"), str(self.port)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"the sink ({self.name}) did not start") from None
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def make_folder(root: Path, count: int) -> Path:
+    folder = root / f"letter-{count}"
+    init_folder(folder)
+    with (folder / "subscribers.csv").open("w", encoding="utf-8") as fh:
+        fh.write("email,name,status,city\n")
+        for i in range(count):
+            fh.write(f"reader{i:06d}@example.org,Reader {i},active,Town {i % 97}\n")
+    return folder
+
+
+def env_for(sink: Sink, folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    env.update(
+        {
+            "NEWSLETTER_DELIVERY_BACKEND": "smtp",
+            "NEWSLETTER_SMTP_HOST": "127.0.0.1",
+            "NEWSLETTER_SMTP_PORT": str(sink.port),
+            "NEWSLETTER_SMTP_SECURITY": "none",
+            "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS),
+            "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
+
+
+def sample_message(folder: Path) -> tuple[bytes, str]:
+    config = load_config(folder / "newsletter.toml", env={})
+    issue = issue_for(resolve_article(ARTICLE, config.path("issues")))
+    rendered = render_issue(issue, config, read_columns(folder / "subscribers.csv"))
+    factory = MessageFactory(rendered, config, message_key="bench")
+    return factory.build(Subscriber.of("reader000001@example.org", "Reader 1")), factory.envelope_from
+
+
+async def ceiling(sink: Sink, message: bytes, sender: str, count: int) -> float:
+    """(a) raw aiosmtplib: N connections, each sending prebuilt messages one after another."""
+    per = [count // CONNECTIONS + (i < count % CONNECTIONS) for i in range(CONNECTIONS)]
+
+    async def one(n: int, k: int) -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=sink.port, use_tls=False, start_tls=False)
+        await client.connect()
+        for i in range(n):
+            await client.sendmail(sender, [f"reader{k}-{i}@example.org"], message)
+        await client.quit()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(n, k) for k, n in enumerate(per)))
+    return count / (time.perf_counter() - start)
+
+
+@dataclass
+class SendRun:
+    rate_wall: float  # messages / whole process time (start-up, render, CSV import included)
+    rate_sending: float  # as the summary reports it (the sending phase)
+    peak_rss_mb: float
+    wall: float
+
+
+def newsletter_send(sink: Sink, folder: Path, count: int) -> SendRun:
+    """(b) the real command in a subprocess; peak RSS from /proc/<pid>/status VmHWM."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", ARTICLE, "--yes"],
+        cwd=folder,
+        env=env_for(sink, folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    peak_kb = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            if match:
+                peak_kb = max(peak_kb, int(match.group(1)))
+        except OSError:
+            pass
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0 or f"sent {count:,}," not in out:
+        raise SystemExit(f"newsletter send failed ({proc.returncode}): {out}")
+    rate = float(re.search(r"([\d,]+) msg/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
+    return SendRun(count / wall, rate, peak_kb / 1024, wall)
+
+
+def naive(sink: Sink, folder: Path, count: int) -> float:
+    """(c) what a hand-written sender does: everything per subscriber, smtplib, one connection."""
+    config = load_config(folder / "newsletter.toml", env={})
+    issue = issue_for(resolve_article(ARTICLE, config.path("issues")))
+    columns = read_columns(folder / "subscribers.csv")
+    start = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+        for i in range(count):
+            address, name = f"reader{i:06d}@example.org", f"Reader {i}"
+            rendered = render_issue(issue, config, columns)  # Markdown + Jinja2 + premailer
+            html, text = rendered.personalize({"email": address, "name": name}, "mailto:unsubscribe@example.com")
+            msg = EmailMessage()
+            msg["From"] = config.newsletter.from_
+            msg["To"] = f"{name} <{address}>"
+            msg["Subject"] = rendered.subject
+            msg.set_content(text)
+            msg.add_alternative(html, subtype="html")
+            smtp.send_message(msg)
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 subscribers, 300 naive")
+    args = parser.parse_args()
+    small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
+    sink = Sink()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            folder = make_folder(root, small)
+            message, sender = sample_message(folder)
+            print(f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections", flush=True)
+            a = asyncio.run(ceiling(sink, message, sender, small))
+            print(f"(a) ceiling, raw aiosmtplib, {small:,} prebuilt messages: {a:,.0f} msg/s", flush=True)
+            b = newsletter_send(sink, folder, small)
+            print(
+                f"(b) newsletter send, {small:,} subscribers: {b.rate_wall:,.0f} msg/s over the whole process "
+                f"({b.wall:.1f}s), {b.rate_sending:,.0f} msg/s while sending; peak RSS {b.peak_rss_mb:.1f} MB",
+                flush=True,
+            )
+            c = naive(sink, folder, naive_count)
+            print(f"(c) naive, {naive_count:,} subscribers: {c:,.0f} msg/s", flush=True)
+            big = newsletter_send(sink, make_folder(root, large), large)
+            print(
+                f"(b) newsletter send, {large:,} subscribers: {big.rate_wall:,.0f} msg/s whole process, "
+                f"{big.rate_sending:,.0f} while sending; peak RSS {big.peak_rss_mb:.1f} MB",
+                flush=True,
+            )
+    finally:
+        sink.close()
+    print()
+    print(f"b/a = {b.rate_wall / a:.2f} (whole process), {b.rate_sending / a:.2f} (sending phase)   target >= 0.8")
+    print(f"b/c = {b.rate_wall / c:.1f}   target >= 5")
+    ratio = big.peak_rss_mb / b.peak_rss_mb
+    print(
+        f"RSS({large:,}) / RSS({small:,}) = {big.peak_rss_mb:.1f} / {b.peak_rss_mb:.1f} MB = {ratio:.2f}  target <= 1.3"
+    )
+
+
+if __name__ == "__main__":
+    main()
