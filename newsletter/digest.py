@@ -315,7 +315,8 @@ class DigestOutcome:
     def message(self) -> str:
         period_ = self.key.removeprefix("digest-")
         if self.status == "sent":
-            return f"sent digest {period_} to {self.recipients} subscribers ({self.articles} articles)"
+            articles = f"{self.articles} article{'' if self.articles == 1 else 's'}"
+            return f"sent digest {period_} to {self.recipients} subscribers ({articles})"
         if self.status == "empty":
             return "nothing new: skipped"
         if self.status == "already-sent":
