@@ -39,7 +39,7 @@ def engine_for(config: Config) -> Engine:
     Modules declare their tables on `metadata` at import; a module imported after the engine was
     made gets its tables on its first call here (create_all is idempotent and runs only then).
     """
-    path = config.path("state")
+    path = config.path("state").resolve()  # two folders' relative "newsletter.db" are two databases
     url = f"sqlite:///{path}"
     try:
         engine = _engines.get(url)
