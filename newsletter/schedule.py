@@ -611,7 +611,13 @@ class DigestScheduler:
             format_duration(self.settings.catch_up),
         )
         try:
-            await self._startup()
+            startup = asyncio.current_task()
+            if startup is not None:
+                self._tasks.add(startup)  # so a signal now says the send will pause
+            try:
+                await self._startup()
+            finally:
+                self._tasks.discard(startup)  # type: ignore[arg-type]
             if not self.stop.is_set():
                 scheduler.add_job(
                     self._tick,

@@ -30,7 +30,7 @@ from newsletter.errors import ConfigError
 from newsletter.schedule import Clock, Crontab, LeaseLock, ShiftedTrigger, parse_duration, run_decision
 
 from .conftest import Cli
-from .smtpd import SmtpServer
+from .smtpd import RecordingHandler, SmtpServer
 from .test_digest import SUBSCRIBERS, article, letter  # noqa: F401  (fixture)
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -336,3 +336,50 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     config = load_config(letter / "newsletter.toml", env=cli.env)
     assert [c.key for c in store.campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+
+
+def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(
+    letter: Path,  # noqa: F811
+    cli: Cli,
+) -> None:
+    """A restart in the middle of a send: the digest stays pending, the next start finishes it."""
+    many = [f"reader{i}@example.com" for i in range(8)]
+    (letter / "subscribers.csv").write_text("email,name\n" + "".join(f"{e},\n" for e in many), encoding="utf-8")
+    article(letter, "2026-11-20-a", "2026-11-20")
+
+    def slow(envelope: object) -> None:
+        time.sleep(0.3)  # a slow relay, so SIGTERM lands while messages are still to send
+        return None
+
+    handler = RecordingHandler(data_reply=slow)  # type: ignore[arg-type]
+    with SmtpServer(handler) as server:
+        _schedule_env(cli, server, catch_up="12h")
+        cli.env["NEWSLETTER_SMTP_CONNECTIONS"] = "1"
+        env = {**os.environ, **cli.env}
+        log = letter / "first.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "newsletter", "schedule", "--now", "2026-11-23T10:00"],
+                cwd=letter,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            assert _wait_for(lambda: len(handler.received) >= 2, 30), log.read_text()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+        first = log.read_text()
+        print(first)
+        assert code == 0, first
+        assert "missed the run at Mon 2026-11-23 09:00 CET (08:00 UTC), catching up" in first
+        assert "digest 2026-W48: stopped before the end; the next start resumes it" in first
+        assert len(handler.received) < len(many)
+
+        second = cli.subprocess("schedule", "--now", "2026-11-23T10:05", "--max-runs", "1")
+        print(second.stderr)
+        assert second.returncode == 0, second.stderr
+        assert "resuming digest 2026-W48 (interrupted earlier)" in second.stderr
+        assert f"sent digest 2026-W48 to {len(many)} subscribers (1 article)" in second.stderr
+        assert sorted(handler.recipients()) == sorted(many)  # everyone once, no one twice
