@@ -12,7 +12,6 @@ import pytest
 from playwright.sync_api import Browser
 
 from .conftest import Cli
-from .test_preview import browser  # noqa: F401  (the shared Chromium fixture)
 
 TLS = "2026-11-09-tls-certificates"
 
@@ -29,7 +28,7 @@ LAYOUT = """() => {
 
 
 @pytest.mark.parametrize("slug", [TLS, "2026-11-16-password-managers", "2026-11-23-welcome"])
-def test_container_follows_the_viewport(cli: Cli, folder: Path, browser: Browser, slug: str) -> None:  # noqa: F811
+def test_container_follows_the_viewport(cli: Cli, folder: Path, browser: Browser, slug: str) -> None:
     assert cli("render", slug, "--out", "out").exit_code == 0
     url = (folder / "out" / f"{slug}.html").as_uri()
     sizes = {}

@@ -20,38 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from .conftest import Cli, write_article
 from .smtpd import SmtpServer, free_port
 
 TLS = "2026-11-09-tls-certificates"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WAIT_MS = 15_000  # upper bound for "updates by itself" on a loaded 2-core machine (not a speed goal)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium through Playwright; never a downloaded browser.
-
-    Module scope: test_email_layout.py imports this fixture, and two Playwright sync instances
-    cannot be open at once (a session-scoped copy per module would be)."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} not found: the preview tests need Debian's chromium; run .ci/run, which installs it")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
