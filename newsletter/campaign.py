@@ -1,10 +1,11 @@
 """One send run of an issue to the whole list: resumable, rate-limited, never twice.
 
-The flow: render the issue once; take the issue's send lock; stream the list into delivery rows
-(insert-or-ignore, so a resume also picks up new subscribers); read the rows still to send in
-pages; push them through the delivery pool; record each outcome in a group commit that the
-connection waits for before its next message. After a SIGKILL at most one accepted message per
-connection is unrecorded, so a rerun duplicates at most `connections` messages.
+The flow: render the issue once; take the issue's send lock; replay the outcome journal a killed
+run may have left; stream the list into delivery rows (insert-or-update, so a resume also picks up
+new subscribers); read the rows still to send in pages; push them through the delivery pool; append
+each outcome to the campaign's journal (journal.py) before that connection takes its next message,
+and fold the journal into the state database every couple of seconds. After a SIGKILL at most one
+accepted message per connection is unrecorded, so a rerun duplicates at most `connections` messages.
 
 `run_campaign` is the API (the CLI, the digest scheduler); it never prompts.
 """
@@ -21,11 +22,12 @@ import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from . import store
+from . import journal, store
 from .config import Config
 from .content import Issue
 from .db import engine_for, utcnow
@@ -36,12 +38,12 @@ from .message import MessageFactory
 from .progress import Reporter, SilentReporter
 from .ratelimit import RateLimiter
 from .render import RenderedIssue, render_issue
-from .subscribers import iter_subscribers, read_columns
+from .subscribers import ListReport, iter_subscribers, read_columns
 from .suppressions import suppressed_addresses
 from .unsubscribe import require_secret_for_list
 
 EditChoice = Literal["remaining", "all", "abort"]
-PAGE = 500
+PAGE = 2000
 HEARTBEAT_EVERY = 10.0
 
 
@@ -193,57 +195,6 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-class _Writer:
-    """Group commit: the outcomes that arrived since the last commit go together in the next one.
-
-    Commits run on the event loop's own thread: a database thread was measured to slow every
-    socket write (the GIL's switch interval) far more than a short SQLite commit in WAL mode
-    costs here. Each connection waits only for the commit holding its own outcome.
-    """
-
-    def __init__(self, engine: Engine, campaign_key: str) -> None:
-        self.recorder = store.OutcomeRecorder(engine, campaign_key)
-        self.pending: list[tuple[store.Outcome, asyncio.Future[None]]] = []
-        self.wakeup = asyncio.Event()
-        self.closing = False
-        self.commits = 0
-        self.error: NewsletterError | None = None
-
-    async def record(self, outcome: store.Outcome) -> None:
-        if self.error is not None:
-            raise self.error
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending.append((outcome, future))
-        self.wakeup.set()
-        await future
-
-    async def run(self) -> None:
-        while True:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            await asyncio.sleep(0)  # let the other connections' ready replies join this commit
-            batch, self.pending = self.pending, []
-            if batch:
-                try:
-                    self.recorder.record([o for o, _ in batch])
-                except Exception as exc:  # the disk is full, the file vanished...
-                    self.error = NewsletterError(f"cannot record deliveries in the state database ({exc})")
-                    for _, future in batch:
-                        future.set_exception(self.error)
-                    self.recorder.close()
-                    return
-                self.commits += 1
-                for _, future in batch:
-                    future.set_result(None)
-            elif self.closing:
-                self.recorder.close()
-                return
-
-    def close(self) -> None:
-        self.closing = True
-        self.wakeup.set()
-
-
 async def run_campaign(
     config: Config,
     issue: Issue,
@@ -272,9 +223,12 @@ async def run_campaign(
     store.acquire_lock(engine, issue.key, owner)
     try:
         campaign, earlier = _open_campaign(engine, issue, resend, on_edit)
+        for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
+            replay_journal(config, engine, c)
         run_started = utcnow()
         run_no = store.begin_run(engine, campaign.id)
-        store.add_subscribers(engine, campaign.id, run_no, iter_subscribers(config.path("subscribers")))
+        report = ListReport(config.path("subscribers"))
+        store.add_subscribers(engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report))
         store.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
         if earlier and on_edit == "remaining":
             store.skip_already_received(engine, campaign.id, [c.id for c in earlier])
@@ -289,6 +243,8 @@ async def run_campaign(
             to_send=counts.get(store.PENDING, 0) + counts.get(store.DEFERRED, 0),
             already_sent=counts.get(store.SENT, 0),
         )
+        if report.invalid:
+            result.notes.append(report.skipped_message())
         if earlier:
             result.notes.append(
                 "the issue was edited after a partial send; this version goes "
@@ -311,6 +267,23 @@ async def run_campaign(
         return result
     finally:
         store.release_lock(engine, issue.key, owner)
+
+
+def journal_for(config: Config, campaign: store.CampaignRow) -> Path:
+    """Where a campaign's outcome journal lives: next to the state database."""
+    return journal.journal_path(config.path("state").resolve(), campaign.id)
+
+
+def replay_journal(config: Config, engine: Engine, campaign: store.CampaignRow) -> int:
+    """Fold the journal a killed run left for `campaign` (hold its lock); returns the outcomes replayed."""
+    path = journal_for(config, campaign)
+    if not path.exists():
+        return 0
+    recorder = store.OutcomeRecorder(engine, campaign.key)
+    try:
+        return journal.replay(path, recorder)
+    finally:
+        recorder.close()
 
 
 def _open_campaign(
@@ -360,8 +333,10 @@ class _Sender:
         self.reporter = reporter
         self.stop = stop
         self.run_started = run_started
-        self.writer = _Writer(engine, campaign.key)
         self.pool_fatal: NewsletterError | None = None
+        self.last_error = ""  # the latest refusal, for the failure-ratio message
+        self.recorder = store.OutcomeRecorder(engine, campaign.key)
+        self.journal = journal.Journal(journal_for(config, campaign), self.recorder)
 
     def _connections(self) -> tuple[int, Any]:
         config = self.config
@@ -393,23 +368,23 @@ class _Sender:
     def _build(self, job: Job) -> bytes:
         return self.factory.build(job.payload.subscriber())
 
-    async def _report(self, job: Job, attempt: Attempt, final: bool) -> None:
-        result = self.result
-        if attempt.kind == SENT:
-            status = store.SENT
-        elif attempt.kind == PERMANENT:
-            status = store.FAILED
-        else:
-            status = store.DEFERRED
-        await self.writer.record(
-            store.Outcome(
+    def _report(self, job: Job, attempt: Attempt, final: bool) -> None:
+        """Append the outcome to the journal (durable against a kill when this returns), then count it."""
+        kind = attempt.kind
+        status = store.SENT if kind == SENT else store.FAILED if kind == PERMANENT else store.DEFERRED
+        self.journal.append(
+            journal.Outcome(
                 job.id,
                 status,
+                job.payload.attempts + max(job.attempts, 1),
+                time.time(),
                 attempt.reply,
-                email=job.recipient,
-                suppress=attempt.suppress and attempt.kind == PERMANENT,
+                attempt.suppress and kind == PERMANENT,
             )
         )
+        result = self.result
+        if status != store.SENT:
+            self.last_error = attempt.reply
         if not final:
             result.retries += 1
             return
@@ -432,13 +407,9 @@ class _Sender:
         result.stopped = (
             f"stopped: {failures:,} of the first {done:,} messages failed (more than "
             f"{smtp.max_failure_ratio:.0%}, [smtp] max_failure_ratio); the server or its settings look wrong "
-            f"(last reply: {self._last_reply()}); fix that, then run send again to resume"
+            f"(last reply: {self.last_error or 'none'}); fix that, then run send again to resume"
         )
         self.stop.set()
-
-    def _last_reply(self) -> str:
-        errors = store.last_errors(self.engine, self.campaign.id, 1)
-        return errors[0][2] if errors else "none"
 
     async def _heartbeat(self) -> None:
         while True:
@@ -465,7 +436,6 @@ class _Sender:
         )
         self.reporter.start(self.result.to_send, f"sending {self.campaign.key}")
         started = time.monotonic()
-        writer = asyncio.create_task(self.writer.run())
         heartbeat = asyncio.create_task(self._heartbeat())
         try:
             if self.result.to_send:
@@ -474,15 +444,18 @@ class _Sender:
             self.pool_fatal = exc
         finally:
             heartbeat.cancel()
-            self.writer.close()
-            await writer
             self.reporter.stop()
             self.result.elapsed = time.monotonic() - started
             self.result.reconnects = pool.reconnects
+            try:
+                self.journal.close()  # the last outcomes into the database; the file goes
+            except BaseException:
+                self.journal.abandon()  # the file stays: the next run replays it
+                raise
+            finally:
+                self.recorder.close()
         if pool.fatal is not None:
             self.pool_fatal = pool.fatal
-        if self.writer.error is not None:
-            raise self.writer.error
         if self.result.stopped and not self.result.stopped.startswith("lost"):
             restored = store.undo_run_failures(self.engine, self.campaign.id, self.campaign.key, self.run_started)
             if restored:

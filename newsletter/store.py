@@ -37,6 +37,7 @@ from sqlalchemy.dialects.sqlite import insert
 
 from .db import metadata, utcnow
 from .errors import NewsletterError
+from .journal import Outcome
 from .subscribers import Subscriber
 from .suppressions import suppressions
 
@@ -95,6 +96,7 @@ campaign_locks = Table(
 )
 
 LOCK_STALE_AFTER = dt.timedelta(seconds=60)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # the text form SQLAlchemy's SQLite DateTime reads back
 
 
 class CampaignLocked(NewsletterError):
@@ -133,18 +135,6 @@ class PendingRow:
 
     def subscriber(self) -> Subscriber:
         return Subscriber(email=self.email, name=self.name, fields=json.loads(self.fields), line=self.line)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one attempt did to one delivery row (written by `record_outcomes`)."""
-
-    delivery_id: int
-    status: str
-    reply: str
-    email: str = ""
-    suppress: bool = False
-    counts_attempt: bool = True
 
 
 def _campaign(row: Any) -> CampaignRow:
@@ -248,50 +238,77 @@ def finish_if_complete(engine: Engine, campaign_id: int) -> bool:
 
 
 def add_subscribers(
-    engine: Engine, campaign_id: int, run: int, subscribers: Iterable[Subscriber], batch: int = 2000
+    engine: Engine, campaign_id: int, run: int, subscribers: Iterable[Subscriber], batch: int = 5000
 ) -> int:
     """Stream the list into delivery rows: new addresses become pending, known ones are marked seen.
 
     Insert-or-update in batches, so a resume picks up addresses added to the list since, and
-    memory stays flat whatever the list's size. Returns the number of listed addresses.
+    memory stays flat whatever the list's size. Returns the number of listed addresses. On SQLite
+    this is plain SQL on one DBAPI connection (Core's per-row parameter processing cost about as
+    much as validating the list).
     """
     now = utcnow()
+    total = 0
+    rows: list[tuple[Any, ...]] = []
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    if engine.dialect.name == "sqlite":
+        raw = engine.raw_connection()
+        stamp = now.strftime(_SQLITE_TIME)
+
+        def flush() -> None:
+            cursor = raw.cursor()
+            try:
+                cursor.executemany(_UPSERT_SQL, rows)
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+            finally:
+                cursor.close()
+            rows.clear()
+
+        try:
+            for sub in subscribers:
+                email = sub.email
+                rows.append(
+                    (campaign_id, email.lower(), email, sub.name, dumps(sub.fields), sub.line, run, stamp, stamp)
+                )
+                total += 1
+                if len(rows) >= batch:
+                    flush()
+            if rows:
+                flush()
+        finally:
+            raw.close()
+        return total
     base = insert(deliveries)
     stmt = base.on_conflict_do_update(
         index_elements=["campaign_id", "email_key"],
         set_={"seen_run": base.excluded.seen_run, "name": base.excluded.name, "fields": base.excluded.fields},
     )
-    total = 0
-    rows: list[dict[str, Any]] = []
+    names = ("campaign_id", "email_key", "email", "name", "fields", "line", "seen_run", "created_at", "updated_at")
 
-    def flush() -> None:
+    def flush_core() -> None:
         with engine.begin() as conn:
-            conn.execute(stmt, rows)
+            conn.execute(stmt, [dict(zip(names, r, strict=True), status=PENDING) for r in rows])
         rows.clear()
 
     for sub in subscribers:
-        rows.append(
-            {
-                "campaign_id": campaign_id,
-                "email_key": sub.email.lower(),
-                "email": sub.email,
-                "name": sub.name,
-                "fields": json.dumps(sub.fields, ensure_ascii=False, separators=(",", ":")),
-                "line": sub.line,
-                "status": PENDING,
-                "attempts": 0,
-                "last_reply": "",
-                "seen_run": run,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        rows.append((campaign_id, sub.email.lower(), sub.email, sub.name, dumps(sub.fields), sub.line, run, now, now))
         total += 1
         if len(rows) >= batch:
-            flush()
+            flush_core()
     if rows:
-        flush()
+        flush_core()
     return total
+
+
+_UPSERT_SQL = (
+    "INSERT INTO deliveries (campaign_id, email_key, email, name, fields, line, status, attempts, last_reply,"
+    " seen_run, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, '', ?, ?, ?)"
+    " ON CONFLICT (campaign_id, email_key) DO UPDATE SET seen_run = excluded.seen_run, name = excluded.name,"
+    " fields = excluded.fields"
+)
 
 
 def skip_unlisted_and_suppressed(engine: Engine, campaign_id: int, run: int) -> None:
@@ -352,8 +369,21 @@ def pending_page(engine: Engine, campaign_id: int, after_id: int, limit: int = 5
         .order_by(d.id)
         .limit(limit)
     )
+    if engine.dialect.name == "sqlite":  # the send path: skip Core's per-row result processing
+        raw = engine.raw_connection()
+        try:
+            found = raw.cursor().execute(_PAGE_SQL, (campaign_id, after_id, limit)).fetchall()
+        finally:
+            raw.close()
+        return [PendingRow(*r) for r in found]
     with engine.connect() as conn:
         return [PendingRow(*r) for r in conn.execute(stmt)]
+
+
+_PAGE_SQL = (
+    "SELECT id, email, name, fields, line, attempts FROM deliveries"
+    " WHERE campaign_id = ? AND status IN ('pending', 'deferred') AND id > ? ORDER BY id LIMIT ?"
+)
 
 
 _record = (
@@ -362,85 +392,95 @@ _record = (
     .values(
         status=bindparam("_status"),
         last_reply=bindparam("_reply"),
-        attempts=deliveries.c.attempts + bindparam("_inc"),
-        updated_at=bindparam("_now"),
+        attempts=bindparam("_attempts"),
+        updated_at=bindparam("_at"),
     )
 )
-_record_sent = (
-    update(deliveries)
-    .where(deliveries.c.id == bindparam("_id"))
-    .values(
-        status=SENT,
-        last_reply=bindparam("_reply"),
-        attempts=deliveries.c.attempts + 1,
-        updated_at=bindparam("_now"),
-        sent_at=bindparam("_now"),
-    )
-)
+_record_sent = _record.values(sent_at=bindparam("_at"))
+
+
+def _last_per_row(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """A row retried within one batch keeps its last outcome (values are absolute, not increments)."""
+    return list({o.delivery_id: o for o in outcomes}.values())
 
 
 def record_outcomes(engine: Engine, outcomes: Sequence[Outcome], campaign_key: str) -> None:
-    """One transaction for a group of outcomes (group commit); suppressions in the same one."""
-    now = utcnow()
-    sent = [{"_id": o.delivery_id, "_reply": o.reply[:500], "_now": now} for o in outcomes if o.status == SENT]
-    other = [
-        {"_id": o.delivery_id, "_status": o.status, "_reply": o.reply[:500], "_inc": int(o.counts_attempt), "_now": now}
-        for o in outcomes
-        if o.status != SENT
+    """One transaction for a batch of outcomes, suppressions included (SQLAlchemy Core: any database)."""
+    latest = _last_per_row(outcomes)
+    params = [
+        {"_id": o.delivery_id, "_status": o.status, "_reply": o.reply[:500], "_attempts": o.attempts, "_at": o.when}
+        for o in latest
     ]
-    bounced = [
-        {"email": o.email.lower(), "reason": "bounced", "detail": f"{campaign_key}: {o.reply[:300]}", "created_at": now}
-        for o in outcomes
-        if o.suppress
-    ]
+    sent = [p for p in params if p["_status"] == SENT]
+    other = [p for p in params if p["_status"] != SENT]
+    bounced = [o for o in latest if o.suppress]
     with engine.begin() as conn:
         if sent:
             conn.execute(_record_sent, sent)
         if other:
             conn.execute(_record, other)
         if bounced:
-            conn.execute(insert(suppressions).on_conflict_do_nothing(index_elements=["email"]), bounced)
+            emails = dict(
+                conn.execute(
+                    select(deliveries.c.id, deliveries.c.email_key).where(
+                        deliveries.c.id.in_([o.delivery_id for o in bounced])
+                    )
+                ).all()
+            )
+            conn.execute(
+                insert(suppressions).on_conflict_do_nothing(index_elements=["email"]),
+                [
+                    {
+                        "email": emails[o.delivery_id],
+                        "reason": "bounced",
+                        "detail": f"{campaign_key}: {o.reply[:300]}",
+                        "created_at": o.when,
+                    }
+                    for o in bounced
+                    if o.delivery_id in emails
+                ],
+            )
 
 
 class OutcomeRecorder:
-    """The hot path of a send: each group commit is one or two prepared statements and a commit.
+    """Folds journal batches into the state database: plain SQL on one DBAPI connection for SQLite.
 
-    SQLAlchemy Core's per-statement overhead (about 100 µs here) was a measurable share of the
-    per-message budget, so on SQLite the outcomes are written through one dedicated DBAPI
-    connection with plain SQL; other databases go through `record_outcomes` (Core).
+    SQLAlchemy Core's per-statement overhead (about 100 µs here) is worth avoiding on the send
+    path; other databases go through `record_outcomes` (Core).
     """
 
     _SENT = (
-        "UPDATE deliveries SET status = 'sent', last_reply = ?, attempts = attempts + 1, updated_at = ?, sent_at = ?"
-        " WHERE id = ?"
+        "UPDATE deliveries SET status = 'sent', last_reply = ?, attempts = ?, updated_at = ?, sent_at = ? WHERE id = ?"
     )
-    _OTHER = "UPDATE deliveries SET status = ?, last_reply = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?"
-    _SUPPRESS = "INSERT OR IGNORE INTO suppressions (email, reason, detail, created_at) VALUES (?, 'bounced', ?, ?)"
+    _OTHER = "UPDATE deliveries SET status = ?, last_reply = ?, attempts = ?, updated_at = ? WHERE id = ?"
+    _SUPPRESS = (
+        "INSERT OR IGNORE INTO suppressions (email, reason, detail, created_at)"
+        " SELECT email_key, 'bounced', ?, ? FROM deliveries WHERE id = ?"
+    )
 
     def __init__(self, engine: Engine, campaign_key: str) -> None:
         self.engine = engine
         self.campaign_key = campaign_key
         self.raw = engine.raw_connection() if engine.dialect.name == "sqlite" else None
 
+    def __call__(self, outcomes: Sequence[Outcome]) -> None:
+        self.record(outcomes)
+
     def record(self, outcomes: Sequence[Outcome]) -> None:
         if self.raw is None:
             record_outcomes(self.engine, outcomes, self.campaign_key)
             return
-        # The text form SQLAlchemy's SQLite DateTime type reads back.
-        now = utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")
+        latest = _last_per_row(outcomes)
+        rows = [(o, o.when.strftime(_SQLITE_TIME)) for o in latest]
         cursor = self.raw.cursor()
         try:
-            sent = [(o.reply[:500], now, now, o.delivery_id) for o in outcomes if o.status == SENT]
+            sent = [(o.reply[:500], o.attempts, at, at, o.delivery_id) for o, at in rows if o.status == SENT]
             if sent:
                 cursor.executemany(self._SENT, sent)
-            other = [
-                (o.status, o.reply[:500], int(o.counts_attempt), now, o.delivery_id)
-                for o in outcomes
-                if o.status != SENT
-            ]
+            other = [(o.status, o.reply[:500], o.attempts, at, o.delivery_id) for o, at in rows if o.status != SENT]
             if other:
                 cursor.executemany(self._OTHER, other)
-            bounced = [(o.email.lower(), f"{self.campaign_key}: {o.reply[:300]}", now) for o in outcomes if o.suppress]
+            bounced = [(f"{self.campaign_key}: {o.reply[:300]}", at, o.delivery_id) for o, at in rows if o.suppress]
             if bounced:
                 cursor.executemany(self._SUPPRESS, bounced)
             self.raw.commit()

@@ -4,8 +4,9 @@ aiosmtplib has no pipelining and no auto-reconnect (DESIGN.md): throughput comes
 connections, each a task that sends one message at a time; after a 421, a timeout or a dropped
 connection that task opens a new one. Every attempt's result is classified here (transient:
 4xx, 552, connection trouble; permanent: 5xx; fatal: the campaign cannot go on, e.g. a refused
-login) and handed to `report`, which the caller awaits to completion before the task takes its
-next message: that is what bounds duplicates after a crash to one message per connection.
+login) and handed to `report`, a plain call that must have recorded the outcome durably when it
+returns (the campaign appends it to its journal); only then does the task take its next message:
+that is what bounds duplicates after a crash to one message per connection.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +30,7 @@ SENT, TRANSIENT, PERMANENT, FATAL = "sent", "transient", "permanent", "fatal"
 _POLICY = re.compile(r"^\s*5\.7\.\d")  # 5.7.x: authentication / policy, not the mailbox
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """The result of one try: `kind` is sent, transient, permanent or fatal."""
 
@@ -40,7 +41,7 @@ class Attempt:
     error: NewsletterError | None = None  # for fatal attempts: what to tell the user
 
 
-@dataclass
+@dataclass(slots=True)
 class Job:
     """One message to one recipient; `payload` is whatever `build` needs (a store row)."""
 
@@ -182,14 +183,15 @@ class BackendConnection:
         self._open = False
 
 
-Report = Callable[[Job, Attempt, bool], Awaitable[None]]
+Report = Callable[[Job, Attempt, bool], None]
 
 
 class DeliveryPool:
     """Runs jobs through `size` connections until the jobs run out or `stop` is set.
 
-    `report(job, attempt, final)` is awaited after every attempt; `final` is False when the job
-    will be retried later in this run. A fatal attempt stops everything and is kept in `fatal`.
+    `report(job, attempt, final)` is called after every attempt, before the connection takes its
+    next message (synchronously: no task switch in between); `final` is False when the job will be
+    retried later in this run. A fatal attempt stops everything and is kept in `fatal`.
     """
 
     def __init__(
@@ -314,19 +316,22 @@ class DeliveryPool:
 
     async def _work(self, conn: Connection) -> None:
         failures_in_row = 0
+        queue, stop, limiter, report, build = self._queue, self.stop, self.limiter, self.report, self.build
+        limited = not limiter.unlimited
         while True:
-            job = await self._queue.get()
-            if job is None or self.stop.is_set():
+            job = queue.get_nowait() if queue.qsize() else await queue.get()
+            if job is None or stop.is_set():
                 return
             try:
-                data = self.build(job)
+                data = build(job)
             except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
-                await self.report(job, Attempt(PERMANENT, str(exc)), True)
+                report(job, Attempt(PERMANENT, str(exc)), True)
                 self._finish()
                 continue
-            await self.limiter.acquire(self.stop)
-            if self.stop.is_set():
-                return
+            if limited:
+                await limiter.acquire(stop)
+                if stop.is_set():
+                    return
             attempt = await self._attempt(conn, job, data)
             job.attempts += 1
             job.last = attempt
@@ -339,15 +344,15 @@ class DeliveryPool:
                 failures_in_row += 1
             else:
                 failures_in_row = 0
-            retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not self.stop.is_set()
-            await self.report(job, attempt, not retry)
+            retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not stop.is_set()
+            report(job, attempt, not retry)  # durable before this connection sends anything else
             if retry:
                 self._retry_later(job)
             else:
                 self._finish()
             if failures_in_row > 1:  # the server keeps dropping us: pause this connection
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
+                    await asyncio.wait_for(stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
 
     async def _attempt(self, conn: Connection, job: Job, data: bytes) -> Attempt:
         try:
