@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +19,7 @@ from newsletter import campaign, store
 from newsletter.config import Config, load_config
 from newsletter.db import engine_for
 from newsletter.digest import (
+    DigestOutcome,
     digest_key,
     due_run,
     freeze,
@@ -31,6 +35,7 @@ from newsletter.schedule import run_decision
 from .conftest import Cli, write_article
 from .smtpd import SmtpServer
 
+T = TypeVar("T")
 BERLIN = ZoneInfo("Europe/Berlin")
 SUBSCRIBERS = ["ada@example.com", "grace@example.org", "renee@example.net"]
 
@@ -70,8 +75,14 @@ def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) 
     return load_config(folder / "newsletter.toml", env=env)
 
 
-def send(config: Config, now: dt.datetime, **kwargs: object):  # type: ignore[no-untyped-def]
-    return asyncio.run(send_digest(config, now, **kwargs))  # type: ignore[arg-type]
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run in a thread of its own: independent of any loop a browser fixture left running."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def send(config: Config, now: dt.datetime, **kwargs: Any) -> DigestOutcome:
+    return run_async(send_digest(config, now, **kwargs))
 
 
 def test_window_takes_published_articles_once_in_date_order(letter: Path, smtp_server: SmtpServer) -> None:
@@ -167,7 +178,7 @@ def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: P
     engine = engine_for(config)
     plan = plan_digest(config, at("2026-11-23T09:00"))
     freeze(engine, plan, None)
-    result = asyncio.run(campaign.run_campaign(config, issue_for_digest(config, plan)))
+    result = run_async(campaign.run_campaign(config, issue_for_digest(config, plan)))
     assert result.finished  # ...and the process dies before marking the digest sent
     outcome = send(config, at("2026-11-23T09:05"))
     assert outcome.status == "already-sent"

@@ -13,9 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -208,16 +206,6 @@ def test_next_prints_local_and_utc_times(cli: Cli) -> None:
 # --- catch-up after downtime -----------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _sigterm_guard() -> Iterator[None]:
-    """An in-process scheduler that never reaches its decision is stopped by SIGTERM, not left hanging."""
-    timer = threading.Timer(60, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.daemon = True
-    timer.start()
-    yield
-    timer.cancel()
-
-
 def _schedule_env(cli: Cli, server: SmtpServer, **schedule: str) -> None:
     # An absolute config path: db.engine_for caches engines by URL, and a relative one would be
     # shared with earlier tests run from other folders.
@@ -231,14 +219,14 @@ def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smt
     article(letter, "2026-11-20-a", "2026-11-20")
     _schedule_env(cli, smtp_server, catch_up="12h")
     # Down at Monday 09:00, back at 14:30 the same day.
-    result = cli("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
-    assert result.exit_code == 0, result.output
-    assert "missed the run at Mon 2026-11-23 09:00 CET (08:00 UTC), catching up (5h30m late)" in result.output
-    assert "sent digest 2026-W48 to 3 subscribers" in result.output
-    assert "stopped" in result.output
+    result = cli.subprocess("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "missed the run at Mon 2026-11-23 09:00 CET (08:00 UTC), catching up (5h30m late)" in result.stderr
+    assert "sent digest 2026-W48 to 3 subscribers" in result.stderr
+    assert result.stderr.rstrip().endswith("stopped")
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     # Started again later: the run is settled, nothing more.
-    again = cli("schedule", "--now", "2026-11-23T15:00", "--max-runs", "1", "--next", "1")
+    again = cli("schedule", "--now", "2026-11-23T15:00", "--next", "1")
     assert again.exit_code == 0
     assert len(smtp_server.handler.received) == 3
 
@@ -246,9 +234,9 @@ def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smt
 def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
     article(letter, "2026-11-20-a", "2026-11-20")
     _schedule_env(cli, smtp_server, catch_up="2h")
-    result = cli("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
-    assert result.exit_code == 0, result.output
-    assert "missed run too old: skipped (the run at Mon 2026-11-23 09:00 CET (08:00 UTC) is 5h30m late" in result.output
+    result = cli.subprocess("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "missed run too old: skipped (the run at Mon 2026-11-23 09:00 CET (08:00 UTC) is 5h30m late" in result.stderr
     assert smtp_server.handler.received == []
     config = load_config(letter / "newsletter.toml", env=cli.env)
     assert run_decision(engine_for(config), dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)) == "too-old"
@@ -257,8 +245,9 @@ def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_serv
 
 def test_nothing_new_is_logged_as_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
     _schedule_env(cli, smtp_server)
-    result = cli("schedule", "--now", "2026-11-23T09:10", "--max-runs", "1")
-    assert "nothing new: skipped" in result.output
+    result = cli.subprocess("schedule", "--now", "2026-11-23T09:10", "--max-runs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "nothing new: skipped" in result.stderr
     assert smtp_server.handler.received == []
 
 
