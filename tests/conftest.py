@@ -89,9 +89,13 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium through Playwright, one per test session; never a downloaded browser."""
+    """Debian's Chromium through Playwright; never a downloaded browser.
+
+    Module scope, not session: sync Playwright keeps an event loop running on the main thread
+    while it is open, which would break every later test that calls asyncio.run in-process.
+    """
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} not found: the browser tests need Debian's chromium; run .ci/run, which installs it")
     with sync_playwright() as pw:
