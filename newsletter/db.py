@@ -7,10 +7,11 @@ unsubscribe endpoint can share it; SQLAlchemy Core keeps the door open for a Pos
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from .config import Config
 from .errors import NewsletterError
@@ -33,6 +34,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _create_tables(engine: Engine, attempts: int = 10) -> None:
+    """create_all, retried: two processes opening a brand-new file race on CREATE TABLE.
+
+    create_all checks then creates; the loser of the race gets "table ... already exists" and
+    its retry finds the tables in place.
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except OperationalError as exc:
+            if "already exists" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def engine_for(config: Config) -> Engine:
     """The engine for this config's state database, with every table declared so far created.
 
@@ -49,7 +66,7 @@ def engine_for(config: Config) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             _engines[url] = engine
         if _created.get(url) != len(metadata.tables):
-            metadata.create_all(engine)
+            _create_tables(engine)
             _created[url] = len(metadata.tables)
     except (OSError, SQLAlchemyError) as exc:
         raise NewsletterError(f"{path}: cannot open the state database ({exc}); check [paths] state") from None

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert
 
 from .config import Config
 from .db import engine_for, metadata, utcnow
-from .errors import ConfigError, NewsletterError
+from .errors import ConfigError
 
 UTC = dt.UTC
 JOB_ID = "weekly-digest"
@@ -374,22 +374,6 @@ schedule_runs = Table(
 )
 
 
-def open_state(config: Config, attempts: int = 10) -> Engine:
-    """engine_for, retried while another process creates the same new database's tables.
-
-    Two schedulers started together on a fresh state file race in create_all ("table ... already
-    exists"); the loser's retry finds the tables and goes on.
-    """
-    for attempt in range(attempts):
-        try:
-            return engine_for(config)
-        except NewsletterError as exc:
-            if "already exists" not in str(exc) or attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def record_run(engine: Engine, run_time: dt.datetime, digest_key: str, decision: str) -> None:
     """Remember what was decided for a scheduled run, so a restart neither repeats nor re-logs it."""
     naive = run_time.astimezone(UTC).replace(tzinfo=None)
@@ -592,7 +576,7 @@ class DigestScheduler:
     async def serve(self, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or `stop`); an in-flight send stops gracefully, resumable later."""
         loop = asyncio.get_running_loop()
-        await asyncio.to_thread(open_state, self.config)
+        await asyncio.to_thread(engine_for, self.config)
         if install_signals:
             import signal
 
