@@ -30,7 +30,8 @@ def _parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
 
 
-def _clock(settings: ScheduleSettings, now: str | None, now_at: float | None) -> Clock:
+def make_clock(settings: ScheduleSettings, now: str | None, now_at: float | None = None) -> Clock:
+    """The real clock, or (hidden --now, for tests) one that pretends a time."""
     if now is None:
         return Clock(settings.tz)
     return Clock.pretending(settings.tz, _parse_moment(now, "--now", settings.tz), now_at)
@@ -44,7 +45,7 @@ def digest(state: State, since: str | None, now_text: str | None) -> None:
     """Show what the next digest would hold (titles, dates), without sending it."""
     config = state.config
     settings = schedule_settings(config)
-    now = _clock(settings, now_text, None).now()
+    now = make_clock(settings, now_text, None).now()
     since_at = _parse_moment(since, "--since", settings.tz) if since else None
     run_time = due_run(config, now) or settings.crontab.next_after(now)
     plan = plan_digest(config, now, since=since_at, run_time=run_time, settings=settings)
@@ -101,7 +102,7 @@ def schedule(state: State, count: int | None, now_text: str | None, now_at: floa
     """
     config = state.config
     settings = schedule_settings(config)
-    clock = _clock(settings, now_text, now_at)
+    clock = make_clock(settings, now_text, now_at)
     if count is not None:
         for run in settings.crontab.runs(clock.now(), count):
             click.echo(f"{run:%a %Y-%m-%d %H:%M %Z}   {run.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC")

@@ -11,18 +11,30 @@ import sys
 import click
 
 from .. import store
-from ..campaign import CampaignResult, CampaignStopped, EditChoice, Plan, plan_campaign, run_campaign
+from ..campaign import (
+    CampaignResult,
+    CampaignStopped,
+    EditChoice,
+    Plan,
+    plan_campaign,
+    run_campaign,
+    stop_on_signals,
+)
 from ..config import Config
 from ..content import Issue, issue_for, resolve_article
 from ..db import engine_for
+from ..digest import DigestOutcome, due_run, next_digest, send_digest
+from ..errors import NewsletterError
 from ..progress import reporter_for
+from ..schedule import format_both, schedule_settings
 from . import State, app, pass_state, run
+from .schedule_cmds import make_clock
 
 INTERRUPTED_EXIT = 130
 
 
 def choose_issue(config: Config, spec: str) -> Issue:
-    """ISSUE on the command line -> the Issue to send (a `--digest` option can plug in here)."""
+    """ISSUE on the command line -> the Issue to send."""
     return issue_for(resolve_article(spec, config.path("issues")))
 
 
@@ -113,18 +125,77 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
     )
 
 
+def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now_text: str | None) -> None:
+    """`send --digest`: the digest of the articles since the previous one, through digest.send_digest.
+
+    With --if-due (the cron alternative to `newsletter schedule`) only when a scheduled run time
+    has passed within catch_up and its period's digest has not gone out; otherwise it says so.
+    """
+    settings = schedule_settings(config)
+    now = make_clock(settings, now_text).now()
+    run_time = due_run(config, now) if if_due else None
+    if if_due and run_time is None:
+        nxt = settings.crontab.next_after(now)
+        click.echo(f"no digest due (next run: {format_both(nxt) if nxt else 'never'})")
+        return
+    issue = next_digest(config, now)
+    if issue is None and not if_due:
+        click.echo("no digest to send: this period's digest was already sent, or nothing is new (skip_if_empty)")
+        return
+    if dry_run:
+        if issue is not None:
+            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
+        return
+    if issue is not None:
+        confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
+
+    async def go() -> DigestOutcome:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            return await send_digest(config, now, run_time=run_time, stop=stop, reporter=reporter_for(sys.stderr))
+
+    outcome = run(go())
+    click.echo(outcome.message)
+    if outcome.status == "stopped":
+        click.echo("run `newsletter send --digest` again to resume", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if outcome.status == "locked":
+        sys.exit(1)
+
+
 @app.command()
-@click.argument("issue")
+@click.argument("issue", required=False)
+@click.option("--digest", "as_digest", is_flag=True, help="Send the weekly digest now instead of one ISSUE.")
+@click.option("--if-due", is_flag=True, help="With --digest: only when a scheduled run is owed (for cron).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Render every message and count; deliver nothing, record nothing.")
 @click.option("--resend", is_flag=True, help="Send a finished campaign to the whole list again.")
+@click.option("--now", "now_text", hidden=True, default=None)
 @pass_state
-def send(state: State, issue: str, yes: bool, dry_run: bool, resend: bool) -> None:
+def send(
+    state: State,
+    issue: str | None,
+    as_digest: bool,
+    if_due: bool,
+    yes: bool,
+    dry_run: bool,
+    resend: bool,
+    now_text: str | None,
+) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
-    ISSUE is a path, a slug or `latest`.
+    ISSUE is a path, a slug or `latest`; or --digest for the weekly digest.
     """
     config = state.config
+    if as_digest:
+        if issue is not None or resend:
+            raise NewsletterError("--digest sends the digest of the period: give no ISSUE and no --resend")
+        send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now_text=now_text)
+        return
+    if if_due:
+        raise NewsletterError("--if-due goes with --digest (newsletter send --digest --if-due --yes)")
+    if issue is None:
+        raise NewsletterError("send needs ISSUE (a path, a slug or `latest`) or --digest")
     chosen = choose_issue(config, issue)
     on_edit: EditChoice = "remaining"
     if not dry_run:
