@@ -21,8 +21,8 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import NewsletterError
 
@@ -32,9 +32,11 @@ _STATUSES = {v: k for k, v in _CODES.items()}
 _CLEAN = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one attempt on one delivery row, as the state database records it."""
+class Outcome(NamedTuple):
+    """The result of one attempt on one delivery row, as the state database records it.
+
+    A NamedTuple, not a dataclass: one is made per message on the send path, and a tuple is cheaper.
+    """
 
     delivery_id: int
     status: str  # sent, failed or deferred

@@ -62,6 +62,28 @@ def wait_for(handler: RecordingHandler, count: int, proc: subprocess.Popen[str],
         time.sleep(0.01)
 
 
+def recorded_sent(cli: Cli) -> set[str]:
+    """Addresses recorded as sent: in the state database, or in a journal a killed run left."""
+    from sqlalchemy import select
+
+    from newsletter import store
+    from newsletter.db import engine_for
+    from newsletter.journal import read_journal
+
+    from .test_send import config_of
+
+    config = config_of(cli)
+    engine = engine_for(config)
+    d = store.deliveries.c
+    with engine.connect() as conn:
+        emails = dict(conn.execute(select(d.id, d.email)).all())
+        sent = {emails[i] for i in conn.execute(select(d.id).where(d.status == store.SENT)).scalars()}
+    journals = list(config.path("state").resolve().parent.glob("*.journal-*"))
+    for path in journals:
+        sent |= {emails[o.delivery_id] for o in read_journal(path) if o.status == store.SENT}
+    return sent
+
+
 def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(cli: Cli, folder: Path) -> None:
     addresses = write_list(folder, 150, cli)
     handler = SlowHandler()
@@ -73,11 +95,18 @@ def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(cli: Cli, folder: 
         proc.wait(timeout=10)
         before = len(handler.recipients())
         assert before < len(addresses), "killed too late to test anything"
+        # Every accepted message but the last in flight on each connection is recorded: folded into
+        # the database or still in the outcome journal the killed process left (replayed next run).
+        recorded = recorded_sent(cli)
+        unrecorded = set(handler.recipients()) - recorded
+        assert len(unrecorded) <= CONNECTIONS, unrecorded
+        assert not recorded - set(handler.recipients()), "recorded as sent but never accepted"
         handler.delay = 0.0
         rerun = cli.subprocess("send", TLS, "--yes")  # the lock of the dead process is taken over
         assert rerun.returncode == 0, rerun.stderr
     received = Counter(handler.recipients())
     assert set(received) == set(addresses)
+    assert not list(folder.glob("*.journal-*")), "the rerun folds and removes the journal"
     duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= CONNECTIONS, received.most_common(5)
     assert counts(cli) == {"sent": 150}

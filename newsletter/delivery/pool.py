@@ -222,7 +222,10 @@ class DeliveryPool:
         self.fatal: NewsletterError | None = None
         self.reconnects = 0
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
-        self._slots = asyncio.Semaphore(capacity)  # jobs in memory at once (queued or retrying)
+        # At most `capacity` jobs in memory (queued or waiting to retry). The feeder refills in bulk
+        # once half have finished: a semaphore slot per job woke the feeder task once per message.
+        self._capacity = capacity
+        self._room = asyncio.Event()
         self._outstanding = 0
         self._fed_all = False
         self._timers: set[asyncio.TimerHandle] = set()
@@ -260,9 +263,10 @@ class DeliveryPool:
 
     async def _feed(self, jobs: AsyncIterator[Job]) -> None:
         async for job in jobs:
-            await self._slots.acquire()
+            if self._outstanding >= self._capacity:
+                self._room.clear()
+                await self._room.wait()
             if self.stop.is_set():
-                self._slots.release()
                 break
             self._outstanding += 1
             self._queue.put_nowait(job)
@@ -285,7 +289,8 @@ class DeliveryPool:
 
     def _finish(self) -> None:
         self._outstanding -= 1
-        self._slots.release()
+        if self._outstanding * 2 <= self._capacity:
+            self._room.set()
         self._maybe_done()
 
     def _requeue(self, job: Job, timer_ref: list[asyncio.TimerHandle]) -> None:

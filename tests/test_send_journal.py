@@ -1,0 +1,133 @@
+"""The outcome journal: appended per message, folded into SQLite in batches, replayed after a kill."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import journal, store
+from newsletter.campaign import journal_for, replay_journal
+from newsletter.content import issue_for, resolve_article
+from newsletter.db import dispose_all, engine_for
+from newsletter.journal import Journal, Outcome, read_journal
+from newsletter.subscribers import iter_subscribers
+from newsletter.suppressions import reason_for
+
+from .conftest import Cli
+from .smtpd import SmtpServer
+from .test_send import FAST, TLS, config_of, counts, write_list
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> Iterator[None]:
+    dispose_all()
+    yield
+    dispose_all()
+
+
+def open_campaign(cli: Cli) -> tuple[store.CampaignRow, dict[str, int]]:
+    """A campaign with its delivery rows, nothing sent: what a run killed right after the import leaves."""
+    config = config_of(cli)
+    engine = engine_for(config)
+    issue = issue_for(resolve_article(TLS, config.path("issues")))
+    campaign = store.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title)
+    run = store.begin_run(engine, campaign.id)
+    store.add_subscribers(engine, campaign.id, run, iter_subscribers(config.path("subscribers")))
+    d = store.deliveries.c
+    with engine.connect() as conn:
+        ids = dict(conn.execute(select(d.email, d.id).where(d.campaign_id == campaign.id)).all())
+    return campaign, ids
+
+
+def test_torn_last_line_and_garbled_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "state.db.journal-1"
+    good = [Outcome(1, "sent", 1, 1e9, "250 ok"), Outcome(2, "deferred", 3, 1e9 + 1, "451 try\tlater\r\nplease")]
+    path.write_bytes(journal.encode(good[0]) + b"garbage line\n" + journal.encode(good[1]) + b"3\ts\t1\t0\t1000")
+    outcomes = read_journal(path)
+    assert [o.delivery_id for o in outcomes] == [1, 2]
+    assert outcomes[1].reply == "451 try later  please"  # tabs and line breaks cannot split a line
+    assert outcomes[1].attempts == 3 and outcomes[1].status == "deferred"
+    assert read_journal(tmp_path / "missing") == []
+
+
+def test_folds_in_batches_and_removes_the_file_at_close(tmp_path: Path) -> None:
+    batches: list[list[int]] = []
+
+    def fold(outcomes: Sequence[Outcome]) -> None:
+        batches.append([o.delivery_id for o in outcomes])
+
+    path = tmp_path / "state.db.journal-7"
+    log = Journal(path, fold, fold_every=2, fold_after=3600)
+    for i in range(1, 6):
+        log.append(Outcome(i, "sent", 1, time.time(), "250 ok"))
+        # Durable at once: the line is in the file before the next message, folded or not.
+        assert i in {o.delivery_id for o in read_journal(path)} or any(i in b for b in batches)
+    assert batches == [[1, 2], [3, 4]]
+    assert [o.delivery_id for o in read_journal(path)] == [5]  # folded lines are truncated away
+    log.close()
+    assert batches[-1] == [5] and not path.exists()
+
+
+def test_replay_is_idempotent_keeps_the_last_outcome_per_row_and_suppresses(cli: Cli, folder: Path) -> None:
+    write_list(folder, 4, cli)
+    campaign, ids = open_campaign(cli)
+    config = config_of(cli)
+    engine = engine_for(config)
+    first, second = ids["reader000@example.org"], ids["reader001@example.org"]
+    lines = [
+        Outcome(first, "deferred", 1, 1_800_000_000.0, "451 busy"),
+        Outcome(first, "sent", 2, 1_800_000_010.5, "250 queued"),
+        Outcome(second, "failed", 1, 1_800_000_011.0, "550 5.1.1 no such user", suppress=True),
+    ]
+    data = b"".join(journal.encode(o) for o in lines)
+    path = journal_for(config, campaign)
+    for _ in range(2):  # killed between the fold's commit and the file's removal: replayed twice
+        path.write_bytes(data)
+        assert replay_journal(config, engine, campaign) == 3
+        assert not path.exists()
+    d = store.deliveries.c
+    with engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(select(store.deliveries).where(d.id.in_([first, second])))}
+    assert (rows[first].status, rows[first].attempts, rows[first].last_reply) == ("sent", 2, "250 queued")
+    assert rows[first].sent_at == lines[1].when
+    assert (rows[second].status, rows[second].attempts) == ("failed", 1)
+    assert reason_for(engine, "reader001@example.org") == "bounced"
+    assert counts(cli) == {"sent": 1, "failed": 1, "pending": 2}
+
+
+def test_send_replays_a_journal_left_by_a_killed_run_before_sending(
+    cli: Cli, folder: Path, smtp_server: SmtpServer
+) -> None:
+    addresses = write_list(folder, 10, cli)
+    cli.env.update({**smtp_server.env(), **FAST})
+    campaign, ids = open_campaign(cli)
+    # The killed run had sent five (in its journal, not yet folded) and its last line is torn.
+    path = journal_for(config_of(cli), campaign)
+    data = b"".join(journal.encode(Outcome(ids[a], "sent", 1, time.time(), "250 ok")) for a in addresses[:5])
+    path.write_bytes(data + f"{ids[addresses[5]]}\ts\t1".encode())
+    dispose_all()
+    result = cli("send", TLS, "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(smtp_server.handler.recipients()) == addresses[5:]
+    assert "(5 were sent by earlier runs of this campaign)" in result.output
+    assert counts(cli) == {"sent": 10}
+    assert not path.exists()
+
+
+def test_invalid_rows_are_skipped_and_the_send_says_how_many_and_where(
+    cli: Cli, folder: Path, smtp_server: SmtpServer
+) -> None:
+    write_list(folder, 3, cli)
+    with (folder / "subscribers.csv").open("a", encoding="utf-8") as fh:
+        fh.write("not-an-address,Nobody,active,X\nreader000@EXAMPLE.org,Twice,active,Y\n")
+    cli.env.update({**smtp_server.env(), **FAST})
+    result = cli("send", TLS, "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(smtp_server.handler.recipients()) == [f"reader00{i}@example.org" for i in range(3)]
+    assert "note: skipped 2 invalid rows of " in result.stderr
+    assert "lines 5, 6 (details: newsletter subscribers check)" in result.stderr
+    assert counts(cli) == {"sent": 3}
