@@ -66,6 +66,14 @@ def warn(message: str) -> None:
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
+def warn_about_setup(config: Config) -> None:
+    """Set-up warnings (an http:// base_url, a short secret) that commands producing mail print once."""
+    from ..unsubscribe import base_url_warnings
+
+    for message in base_url_warnings(config):
+        warn(message)
+
+
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",

@@ -10,7 +10,7 @@ from ..build import build_issue
 from ..content import issue_for, resolve_article
 from ..scaffold import init_folder
 from ..testsend import send_test
-from . import State, app, pass_state, run, warn
+from . import State, app, pass_state, run, warn, warn_about_setup
 
 
 @app.command()
@@ -46,6 +46,7 @@ def render(state: State, issue: str, out_dir: Path | None) -> None:
         click.echo(f"{path}  {size:,} bytes")
     for warning in output.rendered.warnings:
         warn(warning)
+    warn_about_setup(config)
 
 
 @app.command("send-test")
@@ -63,6 +64,7 @@ def send_test_cmd(state: State, issue: str, addresses: tuple[str, ...]) -> None:
     """Send ISSUE to the given addresses with a [TEST] subject; no campaign is recorded."""
     config = state.config
     article = resolve_article(issue, config.path("issues"))
+    warn_about_setup(config)
     results = run(send_test(config, issue_for(article), addresses))
     for result in results:
         click.echo(f"sent test of {article.slug} to {result.recipient}: {result.detail}")

@@ -27,7 +27,7 @@ from ..digest import DigestOutcome, due_run, next_digest, send_digest
 from ..errors import NewsletterError
 from ..progress import reporter_for
 from ..schedule import format_both, schedule_settings
-from . import State, app, pass_state, run
+from . import State, app, pass_state, run, warn_about_setup
 from .schedule_cmds import make_clock
 
 INTERRUPTED_EXIT = 130
@@ -187,6 +187,7 @@ def send(
     ISSUE is a path, a slug or `latest`; or --digest for the weekly digest.
     """
     config = state.config
+    warn_about_setup(config)
     if as_digest:
         if issue is not None or resend:
             raise NewsletterError("--digest sends the digest of the period: give no ISSUE and no --resend")
