@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from jinja2 import Undefined, UndefinedError
+from jinja2 import Undefined, UndefinedError, pass_context
+from jinja2.runtime import Context
 
 MARKER = re.compile(r"__NL_(\d+)__")
 BASE_COLUMNS = ("email", "name", "status", "subscribed_at")
@@ -80,17 +81,21 @@ class SubscriberProxy:
     __getitem__ = __getattr__
 
 
-def make_default_filter(table: FieldTable) -> Callable[..., object]:
-    """Jinja's `default` filter, extended so `subscriber.name | default("there")` works per subscriber."""
+TABLE_KEY = "_personal_fields"  # where the render puts its FieldTable in the template context
 
-    def default(value: object, default_value: object = "", boolean: bool = False) -> object:
-        if isinstance(value, Placeholder):
-            return table.with_fallback(value, str(default_value))
-        if isinstance(value, Undefined) or (boolean and not value):
-            return default_value
-        return value
 
-    return default
+@pass_context
+def default_filter(context: Context, value: object, default_value: object = "", boolean: bool = False) -> object:
+    """Jinja's `default`, extended so `subscriber.name | default("there")` works per subscriber.
+
+    The FieldTable comes from the context, not the environment, so one environment (and its
+    compiled templates) serves every render.
+    """
+    if isinstance(value, Placeholder):
+        return context[TABLE_KEY].with_fallback(value, str(default_value))
+    if isinstance(value, Undefined) or (boolean and not value):
+        return default_value
+    return value
 
 
 def field_values(fields: list[Field], subscriber: Mapping[str, str], unsubscribe_url: str) -> list[str]:

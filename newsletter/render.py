@@ -6,6 +6,7 @@ The result still holds per-subscriber markers (see personal.py); `personalize()`
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 import traceback
@@ -32,7 +33,7 @@ from .config import Config
 from .content import Article, Issue
 from .errors import TemplateProblem
 from .lint import lint
-from .personal import Field, FieldTable, Filler, SubscriberProxy, field_values, make_default_filter
+from .personal import TABLE_KEY, Field, FieldTable, Filler, SubscriberProxy, default_filter, field_values
 from .plaintext import Links, html_to_text
 from .scaffold import builtin_templates
 
@@ -68,9 +69,18 @@ def _date(value: dt.date | dt.datetime, fmt: str = "%-d %B %Y") -> str:
     return value.strftime(fmt)
 
 
-def environment(config: Config, table: FieldTable | None = None) -> Environment:
-    """The Jinja2 environment: the folder's templates first, then the built-in theme."""
-    loaders = [FileSystemLoader(str(config.path("templates"))), FileSystemLoader(str(builtin_templates()))]
+def environment(config: Config) -> Environment:
+    """The Jinja2 environment: the folder's templates first, then the built-in theme.
+
+    One per templates folder, kept: compiled templates are reused across renders (the preview
+    renders on every save), and Jinja's auto_reload recompiles a template whose file changed.
+    """
+    return _environment(str(config.path("templates").resolve()))
+
+
+@functools.cache
+def _environment(templates: str) -> Environment:
+    loaders = [FileSystemLoader(templates), FileSystemLoader(str(builtin_templates()))]
     env = Environment(
         loader=ChoiceLoader(loaders),
         autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True),
@@ -80,7 +90,7 @@ def environment(config: Config, table: FieldTable | None = None) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters["date"] = _date
-    env.filters["default"] = env.filters["d"] = make_default_filter(table or FieldTable())
+    env.filters["default"] = env.filters["d"] = default_filter
     return env
 
 
@@ -137,7 +147,7 @@ def _entry(article: Article, links: Links, base_url: str) -> dict[str, Any]:
 def render_issue(issue: Issue, config: Config, columns: Iterable[str] = (), subject_prefix: str = "") -> RenderedIssue:
     """Render once: the expensive part of a send (Markdown, Jinja2, premailer)."""
     table = FieldTable()
-    env = environment(config, table)
+    env = environment(config)
     links = Links()
     base_url = config.newsletter.base_url.rstrip("/")
     entries = [_entry(a, links, base_url) for a in issue.articles]
@@ -151,6 +161,7 @@ def render_issue(issue: Issue, config: Config, columns: Iterable[str] = (), subj
         "subject": subject_prefix + issue.subject,
         "preheader": issue.summary,
         "subscriber": SubscriberProxy(table, columns),
+        TABLE_KEY: table,
         "unsubscribe_url": table.placeholder(Field("unsubscribe_url")),
         "view_online_url": f"{base_url}/archive/{issue.key}" if base_url else "",
         "now": dt.datetime.now(),
