@@ -8,7 +8,8 @@ in its own process (bench/sink.py), so the sink never shares the client's core. 
   (a) ceiling: raw aiosmtplib pushing prebuilt messages of the same size over the same connections
   (b) `newsletter send` as a subprocess: CSV import, state store, personalization, progress, SMTP
   (c) naive: per subscriber Jinja2 + premailer + EmailMessage, smtplib, one connection
-then msg/s for each, b/a, b/c, and the peak RSS of (b) at two list sizes.
+then msg/s for each, b/a, b/c, and the peak RSS of (b) at two list sizes. (a) and (b) run
+`--repeat` times, interleaved, and each keeps its best run, since the machine may be shared.
 Targets: b/a >= 0.8, b/c >= 5, RSS(100k) <= 1.3 x RSS(10k).
 """
 
@@ -139,7 +140,9 @@ class SendRun:
 
 
 def newsletter_send(sink: Sink, folder: Path, count: int) -> SendRun:
-    """(b) the real command in a subprocess; peak RSS from /proc/<pid>/status VmHWM."""
+    """(b) the real command in a subprocess; its exact wall time and peak RSS from os.wait4 (its own rusage)."""
+    for leftover in folder.glob("newsletter.db*"):  # a fresh campaign each time
+        leftover.unlink()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", ARTICLE, "--yes"],
@@ -149,22 +152,14 @@ def newsletter_send(sink: Sink, folder: Path, count: int) -> SendRun:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    peak_kb = 0
-    status = Path(f"/proc/{proc.pid}/status")
-    while proc.poll() is None:
-        try:
-            match = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
-            if match:
-                peak_kb = max(peak_kb, int(match.group(1)))
-        except OSError:
-            pass
-        time.sleep(0.05)
-    wall = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else ""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0 or f"sent {count:,}," not in out:
         raise SystemExit(f"newsletter send failed ({proc.returncode}): {out}")
     rate = float(re.search(r"([\d,]+) msg/s", out).group(1).replace(",", ""))  # type: ignore[union-attr]
-    return SendRun(count / wall, rate, peak_kb / 1024, wall)
+    return SendRun(count / wall, rate, usage.ru_maxrss / 1024, wall)
 
 
 def naive(sink: Sink, folder: Path, count: int) -> float:
@@ -191,6 +186,7 @@ def naive(sink: Sink, folder: Path, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 subscribers, 300 naive")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b), interleaved; best of each")
     args = parser.parse_args()
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
     sink = Sink()
@@ -200,26 +196,42 @@ def main() -> None:
             folder = make_folder(root, small)
             message, sender = sample_message(folder)
             print(f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections", flush=True)
-            a = asyncio.run(ceiling(sink, message, sender, small))
+            # The machine may be shared: (a) and (b) alternate, and each keeps its best run.
+            a_runs: list[float] = []
+            b_runs: list[SendRun] = []
+            for _ in range(max(1, args.repeat)):
+                a_runs.append(asyncio.run(ceiling(sink, message, sender, small)))
+                b_runs.append(newsletter_send(sink, folder, small))
+                print(
+                    f"  (a) {a_runs[-1]:,.0f} msg/s; (b) {b_runs[-1].rate_wall:,.0f} msg/s whole process "
+                    f"({b_runs[-1].wall:.2f}s), {b_runs[-1].rate_sending:,.0f} while sending",
+                    flush=True,
+                )
+            a = max(a_runs)
+            b = max(b_runs, key=lambda r: r.rate_wall)
+            b_sending = max(r.rate_sending for r in b_runs)
             print(f"(a) ceiling, raw aiosmtplib, {small:,} prebuilt messages: {a:,.0f} msg/s", flush=True)
-            b = newsletter_send(sink, folder, small)
             print(
                 f"(b) newsletter send, {small:,} subscribers: {b.rate_wall:,.0f} msg/s over the whole process "
-                f"({b.wall:.1f}s), {b.rate_sending:,.0f} msg/s while sending; peak RSS {b.peak_rss_mb:.1f} MB",
+                f"({b.wall:.2f}s), {b_sending:,.0f} msg/s while sending; peak RSS {b.peak_rss_mb:.1f} MB",
                 flush=True,
             )
             c = naive(sink, folder, naive_count)
             print(f"(c) naive, {naive_count:,} subscribers: {c:,.0f} msg/s", flush=True)
             big = newsletter_send(sink, make_folder(root, large), large)
             print(
-                f"(b) newsletter send, {large:,} subscribers: {big.rate_wall:,.0f} msg/s whole process, "
-                f"{big.rate_sending:,.0f} while sending; peak RSS {big.peak_rss_mb:.1f} MB",
+                f"(b) newsletter send, {large:,} subscribers: {big.rate_wall:,.0f} msg/s whole process "
+                f"({big.wall:.1f}s), {big.rate_sending:,.0f} while sending; peak RSS {big.peak_rss_mb:.1f} MB",
                 flush=True,
             )
     finally:
         sink.close()
     print()
-    print(f"b/a = {b.rate_wall / a:.2f} (whole process), {b.rate_sending / a:.2f} (sending phase)   target >= 0.8")
+    print(f"b/a = {b.rate_wall / a:.2f} (whole process), {b_sending / a:.2f} (sending phase)   target >= 0.8")
+    print(
+        f"      at {large:,}: {big.rate_wall / a:.2f} (whole process), {big.rate_sending / a:.2f} (sending phase); "
+        f"start-up, render and list import are a fixed cost"
+    )
     print(f"b/c = {b.rate_wall / c:.1f}   target >= 5")
     ratio = big.peak_rss_mb / b.peak_rss_mb
     print(

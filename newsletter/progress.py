@@ -8,19 +8,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:  # rich costs about 20 ms to import: only a terminal's bar needs it
+    from rich.console import Console
 
 
 class Reporter(Protocol):
@@ -101,6 +92,17 @@ class RichReporter:
     """A live bar on the terminal (stderr), with rate and ETA."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -114,7 +116,7 @@ class RichReporter:
             console=self.console,
             transient=False,
         )
-        self.task: TaskID | None = None
+        self.task: Any = None  # rich's TaskID
         self.started = time.monotonic()
         self.done = 0
         self._last = 0.0
@@ -147,5 +149,7 @@ def reporter_for(stream: TextIO | None = None) -> Reporter:
     """A bar when the stream is a terminal, plain lines otherwise (logs, CI, pipes)."""
     stream = stream or sys.stderr
     if stream.isatty():
+        from rich.console import Console
+
         return RichReporter(Console(file=stream))
     return LogReporter(stream)

@@ -13,7 +13,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -124,8 +124,9 @@ class CampaignRow:
         return base if self.round == 1 else f"{base}:r{self.round}"
 
 
-@dataclass(frozen=True)
-class PendingRow:
+class PendingRow(NamedTuple):
+    """A row still to send, as a page read returns it (a tuple: one is made per message)."""
+
     id: int
     email: str
     name: str
