@@ -444,8 +444,6 @@ class _Sender:
             self.pool_fatal = exc
         finally:
             heartbeat.cancel()
-            self.reporter.stop()
-            self.result.elapsed = time.monotonic() - started
             self.result.reconnects = pool.reconnects
             try:
                 self.journal.close()  # the last outcomes into the database; the file goes
@@ -454,6 +452,8 @@ class _Sender:
                 raise
             finally:
                 self.recorder.close()
+                self.reporter.stop()
+                self.result.elapsed = time.monotonic() - started  # recording the outcomes included
         if pool.fatal is not None:
             self.pool_fatal = pool.fatal
         if self.result.stopped and not self.result.stopped.startswith("lost"):

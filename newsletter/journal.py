@@ -29,6 +29,7 @@ from .errors import NewsletterError
 SENT, FAILED, DEFERRED = "sent", "failed", "deferred"
 _CODES = {SENT: "s", FAILED: "f", DEFERRED: "d"}
 _STATUSES = {v: k for k, v in _CODES.items()}
+_EPOCH = dt.datetime(1970, 1, 1)
 _CLEAN = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
 
 
@@ -47,8 +48,9 @@ class Outcome(NamedTuple):
 
     @property
     def when(self) -> dt.datetime:
-        """Naive UTC, as the state database stores times."""
-        return dt.datetime.fromtimestamp(self.at, dt.UTC).replace(tzinfo=None)
+        """Naive UTC, as the state database stores times (microseconds truncated, as store.py writes them)."""
+        whole = int(self.at)
+        return _EPOCH + dt.timedelta(seconds=whole, microseconds=int((self.at - whole) * 1_000_000))
 
 
 def journal_path(state: Path, campaign_id: int) -> Path:

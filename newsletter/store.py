@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import socket
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -443,6 +444,19 @@ def record_outcomes(engine: Engine, outcomes: Sequence[Outcome], campaign_key: s
             )
 
 
+def _sqlite_times(outcomes: Sequence[Outcome]) -> list[str]:
+    """Outcome times as SQLite DateTime text; the date part formatted once per second, not per row."""
+    seconds: dict[int, str] = {}
+    times = []
+    for o in outcomes:
+        whole = int(o.at)
+        text = seconds.get(whole)
+        if text is None:
+            text = seconds[whole] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole))
+        times.append(f"{text}.{int((o.at - whole) * 1_000_000):06d}")
+    return times
+
+
 class OutcomeRecorder:
     """Folds journal batches into the state database: plain SQL on one DBAPI connection for SQLite.
 
@@ -472,7 +486,7 @@ class OutcomeRecorder:
             record_outcomes(self.engine, outcomes, self.campaign_key)
             return
         latest = _last_per_row(outcomes)
-        rows = [(o, o.when.strftime(_SQLITE_TIME)) for o in latest]
+        rows = list(zip(latest, _sqlite_times(latest), strict=True))
         cursor = self.raw.cursor()
         try:
             sent = [(o.reply[:500], o.attempts, at, at, o.delivery_id) for o, at in rows if o.status == SENT]

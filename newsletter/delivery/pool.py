@@ -28,6 +28,7 @@ from .smtp import client_for, connect_error
 
 SENT, TRANSIENT, PERMANENT, FATAL = "sent", "transient", "permanent", "fatal"
 _POLICY = re.compile(r"^\s*5\.7\.\d")  # 5.7.x: authentication / policy, not the mailbox
+BUILD_AHEAD = 16  # messages a connection builds at once (16 x a 10 KB email: 160 KB per connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,45 +320,72 @@ class DeliveryPool:
         finally:
             await conn.close()
 
+    def _take(self, first: Job | None) -> tuple[list[Job], bool]:
+        """Up to BUILD_AHEAD queued jobs (fewer near the end, so every connection gets some); True at a close."""
+        queue = self._queue
+        want = max(1, min(BUILD_AHEAD, queue.qsize() // self.size))
+        chunk: list[Job] = [] if first is None else [first]
+        while len(chunk) < want and queue.qsize():
+            job = queue.get_nowait()
+            if job is None:
+                return chunk, True
+            chunk.append(job)
+        return chunk, False
+
+    def _build_all(self, chunk: list[Job]) -> list[bytes | NewsletterError]:
+        """Build a chunk's messages in one tight loop: interleaved with socket work, each build cost twice as much."""
+        built: list[bytes | NewsletterError] = []
+        for job in chunk:
+            try:
+                built.append(self.build(job))
+            except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
+                built.append(exc)
+        return built
+
     async def _work(self, conn: Connection) -> None:
         failures_in_row = 0
-        queue, stop, limiter, report, build = self._queue, self.stop, self.limiter, self.report, self.build
+        queue, stop, limiter, report = self._queue, self.stop, self.limiter, self.report
         limited = not limiter.unlimited
-        while True:
-            job = queue.get_nowait() if queue.qsize() else await queue.get()
-            if job is None or stop.is_set():
-                return
-            try:
-                data = build(job)
-            except NewsletterError as exc:  # e.g. a CR/LF in a name: this row only
-                report(job, Attempt(PERMANENT, str(exc)), True)
-                self._finish()
-                continue
-            if limited:
-                await limiter.acquire(stop)
-                if stop.is_set():
+        closing = False
+        while not closing:
+            first = None
+            if not queue.qsize():
+                first = await queue.get()
+                if first is None:
                     return
-            attempt = await self._attempt(conn, job, data)
-            job.attempts += 1
-            job.last = attempt
-            if attempt.kind == FATAL:
-                self._set_fatal(attempt.error or DeliveryError(attempt.reply))
-                return
-            if attempt.reconnect:
-                await conn.reset()
-                self.reconnects += 1
-                failures_in_row += 1
-            else:
-                failures_in_row = 0
-            retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not stop.is_set()
-            report(job, attempt, not retry)  # durable before this connection sends anything else
-            if retry:
-                self._retry_later(job)
-            else:
-                self._finish()
-            if failures_in_row > 1:  # the server keeps dropping us: pause this connection
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
+            chunk, closing = self._take(first)
+            for job, data in zip(chunk, self._build_all(chunk), strict=True):
+                if stop.is_set():
+                    return  # the rest of the chunk stays pending: never attempted
+                if isinstance(data, NewsletterError):
+                    report(job, Attempt(PERMANENT, str(data)), True)
+                    self._finish()
+                    continue
+                if limited:
+                    await limiter.acquire(stop)
+                    if stop.is_set():
+                        return
+                attempt = await self._attempt(conn, job, data)
+                job.attempts += 1
+                job.last = attempt
+                if attempt.kind == FATAL:
+                    self._set_fatal(attempt.error or DeliveryError(attempt.reply))
+                    return
+                if attempt.reconnect:
+                    await conn.reset()
+                    self.reconnects += 1
+                    failures_in_row += 1
+                else:
+                    failures_in_row = 0
+                retry = attempt.kind == TRANSIENT and job.attempts < self.max_attempts and not stop.is_set()
+                report(job, attempt, not retry)  # durable before this connection sends anything else
+                if retry:
+                    self._retry_later(job)
+                else:
+                    self._finish()
+                if failures_in_row > 1:  # the server keeps dropping us: pause this connection
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.backoff(min(failures_in_row - 1, 6)))
 
     async def _attempt(self, conn: Connection, job: Job, data: bytes) -> Attempt:
         try:
