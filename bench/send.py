@@ -102,8 +102,11 @@ def env_for(sink: Sink, folder: Path) -> dict[str, str]:
             "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS),
             "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv",
             "PYTHONPATH": str(REPO),
+            # As installed: bytecode compiled once (kept out of the repository), not on every start.
+            "PYTHONPYCACHEPREFIX": str(folder.parent / "pycache"),
         }
     )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
