@@ -104,6 +104,7 @@ class Plan:
     already_sent: int  # of this very campaign (resume)
     listed: int | None  # active subscribers in the list (None when not counted)
     suppressed: int | None
+    list_report: ListReport | None = None  # the counting pass's findings: `skipped_message()` for the prompt
 
     @property
     def resuming(self) -> bool:
@@ -150,10 +151,12 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
     current = latest if latest is not None and latest.status != store.FINISHED else None
     earlier = store.unfinished_other_versions(engine, issue.key, issue.content_hash)
     listed = suppressed = None
-    if count:
+    report = None
+    if count:  # one extra pass over the list (the run imports it again): --yes skips it
         blocked = suppressed_addresses(engine)
+        report = ListReport(config.path("subscribers"))
         listed = suppressed = 0
-        for sub in iter_subscribers(config.path("subscribers")):
+        for sub in iter_subscribers(config.path("subscribers"), report=report):
             listed += 1
             suppressed += sub.email.lower() in blocked
     return Plan(
@@ -162,9 +165,10 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
         campaign=current,
         earlier_versions=earlier,
         earlier_sent=store.sent_count(engine, [c.id for c in earlier]) if earlier else 0,
-        already_sent=store.sent_count(engine, [current.id]) if current else 0,
+        already_sent=current_counts(config, current).get(store.SENT, 0) if current else 0,
         listed=listed,
         suppressed=suppressed,
+        list_report=report,
     )
 
 
@@ -272,6 +276,29 @@ async def run_campaign(
 def journal_for(config: Config, campaign: store.CampaignRow) -> Path:
     """Where a campaign's outcome journal lives: next to the state database."""
     return journal.journal_path(config.path("state").resolve(), campaign.id)
+
+
+def _unfolded(config: Config, engine: Engine, campaign: store.CampaignRow) -> dict[int, tuple[str, str, str]]:
+    """Outcomes in the campaign's journal not yet in the database: id -> (old status, new status, address)."""
+    last = {o.delivery_id: o.status for o in journal.read_journal(journal_for(config, campaign))}
+    if not last:
+        return {}
+    rows = store.rows_by_id(engine, last)
+    return {i: (rows[i][0], status, rows[i][1]) for i, status in last.items() if i in rows and rows[i][0] != status}
+
+
+def current_counts(config: Config, campaign: store.CampaignRow) -> dict[str, int]:
+    """Rows by status, including outcomes still in the journal (a send in progress, or a killed one).
+
+    The database alone lags a running send by up to the fold interval (2 s), and a killed send's
+    last outcomes stay in its journal until the next run replays them; `status` reads this.
+    """
+    engine = engine_for(config)
+    counts = store.status_counts(engine, campaign.id)
+    for old, new, _email in _unfolded(config, engine, campaign).values():
+        counts[old] = counts.get(old, 0) - 1
+        counts[new] = counts.get(new, 0) + 1
+    return {status: n for status, n in counts.items() if n}
 
 
 def replay_journal(config: Config, engine: Engine, campaign: store.CampaignRow) -> int:
@@ -474,7 +501,10 @@ def _dry_run(config: Config, engine: Engine, issue: Issue, rendered: RenderedIss
     if latest is not None and latest.status == store.FINISHED and not resend:
         raise _already_sent(engine, latest)
     resuming = latest is not None and latest.status != store.FINISHED
-    already = set(store.sent_addresses(engine, latest.id)) if resuming and latest else set()
+    already: set[str] = set()
+    if resuming and latest:
+        already.update(store.sent_addresses(engine, latest.id))
+        already.update(e for _old, new, e in _unfolded(config, engine, latest).values() if new == store.SENT)
     blocked = suppressed_addresses(engine)
     message_key = latest.message_key if resuming and latest else f"{issue.key}:{issue.content_hash}"
     factory = MessageFactory(rendered, config, message_key=message_key)
@@ -500,6 +530,7 @@ __all__ = [
     "CampaignStopped",
     "Plan",
     "campaign_finished",
+    "current_counts",
     "plan_campaign",
     "run_campaign",
     "stop_on_signals",

@@ -362,6 +362,19 @@ def sent_addresses(engine: Engine, campaign_id: int) -> Iterator[str]:
         yield from conn.execute(stmt).scalars()
 
 
+def rows_by_id(engine: Engine, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """id -> (status, lower-cased address) for the given delivery rows (to overlay a journal on counts)."""
+    wanted = list(ids)
+    found: dict[int, tuple[str, str]] = {}
+    d = deliveries.c
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for ident, status, email in conn.execute(select(d.id, d.status, d.email_key).where(d.id.in_(chunk))):
+                found[ident] = (status, email)
+    return found
+
+
 def pending_page(engine: Engine, campaign_id: int, after_id: int, limit: int = 500) -> list[PendingRow]:
     """The next page of rows to send (pending or deferred by an earlier run), in id order."""
     d = deliveries.c

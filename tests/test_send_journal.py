@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from newsletter import journal, store
-from newsletter.campaign import journal_for, replay_journal
+from newsletter.campaign import current_counts, journal_for, replay_journal
 from newsletter.content import issue_for, resolve_article
 from newsletter.db import dispose_all, engine_for
 from newsletter.journal import Journal, Outcome, read_journal
@@ -109,6 +109,12 @@ def test_send_replays_a_journal_left_by_a_killed_run_before_sending(
     path = journal_for(config_of(cli), campaign)
     data = b"".join(journal.encode(Outcome(ids[a], "sent", 1, time.time(), "250 ok")) for a in addresses[:5])
     path.write_bytes(data + f"{ids[addresses[5]]}\ts\t1".encode())
+    # Before any rerun, status counts and a dry run already see the journal's outcomes.
+    assert current_counts(config_of(cli), campaign) == {"sent": 5, "pending": 5}
+    assert counts(cli) == {"pending": 10}  # the database alone lags
+    dry = cli("send", TLS, "--dry-run")
+    assert "dry run: 5 messages rendered" in dry.output and "5 already sent" in dry.output, dry.output
+    assert path.exists()  # a dry run changes nothing
     dispose_all()
     result = cli("send", TLS, "--yes")
     assert result.exit_code == 0, result.output
