@@ -84,13 +84,20 @@ def recorded_sent(cli: Cli) -> set[str]:
     return sent
 
 
-def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(cli: Cli, folder: Path) -> None:
-    addresses = write_list(folder, 150, cli)
+@pytest.mark.parametrize(
+    ("subscribers", "kill_after"),
+    [(150, 40), (300, 250)],
+    ids=["before-the-first-fold", "after-a-fold"],  # outcomes only in the journal / in the database and journal
+)
+def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(
+    cli: Cli, folder: Path, subscribers: int, kill_after: int
+) -> None:
+    addresses = write_list(folder, subscribers, cli)
     handler = SlowHandler()
     with SmtpServer(handler) as server:
         cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS)})
         proc = start_send(cli)
-        wait_for(handler, 40, proc)
+        wait_for(handler, kill_after, proc)
         proc.kill()  # SIGKILL: no cleanup at all
         proc.wait(timeout=10)
         before = len(handler.recipients())
@@ -109,7 +116,7 @@ def test_sigkill_mid_campaign_then_rerun_covers_everyone_once(cli: Cli, folder: 
     assert not list(folder.glob("*.journal-*")), "the rerun folds and removes the journal"
     duplicates = sum(n - 1 for n in received.values())
     assert duplicates <= CONNECTIONS, received.most_common(5)
-    assert counts(cli) == {"sent": 150}
+    assert counts(cli) == {"sent": subscribers}
 
 
 def test_sigterm_stops_gracefully_records_everything_and_says_how_to_resume(cli: Cli, folder: Path) -> None:
