@@ -137,3 +137,28 @@ def test_invalid_rows_are_skipped_and_the_send_says_how_many_and_where(
     assert "note: skipped 2 invalid rows of " in result.stderr
     assert "lines 5, 6 (details: newsletter subscribers check)" in result.stderr
     assert counts(cli) == {"sent": 3}
+
+
+def test_the_core_path_records_the_same_as_the_sqlite_fast_path(cli: Cli, folder: Path) -> None:
+    """record_outcomes (SQLAlchemy Core, what a PostgreSQL URL would use) against the raw SQLite recorder."""
+    write_list(folder, 4, cli)
+    campaign, ids = open_campaign(cli)
+    engine = engine_for(config_of(cli))
+    a, b, c, d = (ids[f"reader00{i}@example.org"] for i in range(4))
+    batches = [
+        [Outcome(a, "deferred", 1, 1_800_000_000.25, "451 busy"), Outcome(a, "sent", 2, 1_800_000_001.5, "250 ok")],
+        [Outcome(c, "deferred", 1, 1_800_000_000.25, "451 busy"), Outcome(c, "sent", 2, 1_800_000_001.5, "250 ok")],
+    ]
+    store.OutcomeRecorder(engine, campaign.key).record(batches[0] + [Outcome(b, "failed", 1, 1e9, "550 no", True)])
+    store.record_outcomes(engine, batches[1] + [Outcome(d, "failed", 1, 1e9, "550 no", True)], campaign.key)
+    cols = store.deliveries.c
+    with engine.connect() as conn:
+        rows = {
+            r.id: r[1:]
+            for r in conn.execute(
+                select(cols.id, cols.status, cols.attempts, cols.last_reply, cols.sent_at, cols.updated_at)
+            )
+        }
+    assert rows[a] == rows[c] and rows[b] == rows[d]
+    assert rows[a][:3] == ("sent", 2, "250 ok")
+    assert reason_for(engine, "reader001@example.org") == reason_for(engine, "reader003@example.org") == "bounced"
