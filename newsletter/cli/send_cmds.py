@@ -16,6 +16,7 @@ from ..campaign import (
     CampaignStopped,
     EditChoice,
     Plan,
+    current_counts,
     plan_campaign,
     run_campaign,
     stop_on_signals,
@@ -72,6 +73,8 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
     click.echo(f"subject:    {issue.subject}")
     click.echo(f"recipients: {recipients}" + (f" ({', '.join(details)})" if details else ""))
     click.echo(f"backend:    {plan.backend}")
+    if plan.list_report is not None and plan.list_report.invalid:
+        click.echo(f"list:       {plan.list_report.skipped_message()}")
     click.confirm(f"Send {issue.key} now?", abort=True)
     return on_edit
 
@@ -227,7 +230,7 @@ def status(state: State, issue: str | None) -> None:
         click.echo(f"no campaign for {key} yet" if key else "no campaigns yet")
         return
     for c in rows:
-        counts = store.status_counts(engine, c.id)
+        counts = current_counts(config, c)  # the database plus a running or killed send's journal
         total = sum(counts.values())
         parts = ", ".join(
             f"{counts.get(s, 0):,} {s}"
