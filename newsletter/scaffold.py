@@ -19,6 +19,7 @@ subscribers.csv
 *.db-journal
 *.db-wal
 *.db-shm
+*.db.journal-*
 outbox/
 build/
 """
