@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from playwright.sync_api import Browser, sync_playwright
 
 from newsletter.cli import app
+from newsletter.db import dispose_all
 from newsletter.scaffold import init_folder
 
 from .smtpd import SmtpServer
@@ -66,6 +67,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in list(os.environ):
         if var.startswith("NEWSLETTER_"):
             monkeypatch.delenv(var)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engines() -> Iterator[None]:
+    """Every test opens its own state database: no engine (or pooled connection) outlives a test."""
+    dispose_all()
+    yield
+    dispose_all()
 
 
 @pytest.fixture

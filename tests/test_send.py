@@ -6,7 +6,6 @@ import email
 import email.policy
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,6 @@ from .smtpd import SmtpServer
 
 TLS = "2026-11-09-tls-certificates"
 FAST = {"NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01", "NEWSLETTER_SMTP_CONNECTIONS": "3", "NEWSLETTER_SMTP_TIMEOUT": "10"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    """db.engine_for caches engines by URL, and the in-process CLI's URL is relative to the folder
-    (`sqlite:///newsletter.db`): without this, a test would reuse the previous test's database."""
-    dispose_all()
-    yield
-    dispose_all()
 
 
 def write_list(folder: Path, count: int, cli: Cli | None = None) -> list[str]:

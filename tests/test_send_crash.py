@@ -9,27 +9,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from newsletter.db import dispose_all
-
 from .conftest import Cli
 from .smtpd import RecordingHandler, SmtpServer
 from .test_send import FAST, TLS, counts, write_list
 
 CONNECTIONS = 3
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    dispose_all()
-    yield
-    dispose_all()
 
 
 @dataclass

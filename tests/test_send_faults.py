@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
-from newsletter.db import dispose_all
 
 from .conftest import Cli
 from .smtpd import RecordingHandler, SmtpServer
 from .test_send import FAST, TLS, counts, write_list
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    dispose_all()
-    yield
-    dispose_all()
 
 
 @dataclass

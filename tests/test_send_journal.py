@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from newsletter import journal, store
@@ -20,13 +19,6 @@ from newsletter.suppressions import reason_for
 from .conftest import Cli
 from .smtpd import SmtpServer
 from .test_send import FAST, TLS, config_of, counts, write_list
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    dispose_all()
-    yield
-    dispose_all()
 
 
 def open_campaign(cli: Cli) -> tuple[store.CampaignRow, dict[str, int]]:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import email
 import email.policy
 import os
-from collections.abc import Iterator
 from email.utils import getaddresses
 from pathlib import Path
 
-import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import load_config
@@ -27,13 +25,6 @@ from .smtpd import SmtpServer
 HEADER = "email,name,status,subscribed_at,city\n"
 GOOD = "ada@example.com,Ada Lovelace,active,2026-01-05,London\n"
 TLS = "2026-11-09-tls-certificates"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    dispose_all()
-    yield
-    dispose_all()
 
 
 def write_csv(cli: Cli, data: bytes | str) -> Path:

@@ -22,7 +22,7 @@ import pytest
 import uvicorn
 
 from newsletter.config import Config, load_config
-from newsletter.db import dispose_all, engine_for
+from newsletter.db import engine_for
 from newsletter.message import list_id
 from newsletter.suppressions import reason_for, suppress
 from newsletter.unsubscribe import base_url_warnings, make_token, read_token, require_secret_for_list
@@ -35,14 +35,6 @@ SECRET = "test-secret-0123456789abcdefghijklmnop"
 BASE = "https://news.example.org"
 ENV = {"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_NEWSLETTER_BASE_URL": BASE}
 TLS = "2026-11-09-tls-certificates"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_engines() -> Iterator[None]:
-    """The in-process CLI's database URL is relative to its folder: never reuse another test's engine."""
-    dispose_all()
-    yield
-    dispose_all()
 
 
 class LiveServer:
