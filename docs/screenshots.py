@@ -18,23 +18,15 @@ from pathlib import Path
 
 from playwright.sync_api import Route, sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.browser
+
 from newsletter.build import build_issue
 from newsletter.config import load_config
 from newsletter.content import issue_for, resolve_article
+from tests.browser import launch
 
 DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The example article's image lives on example.org, which is offline here: draw a stand-in.
 IMAGE = """<svg xmlns="http://www.w3.org/2000/svg" width="536" height="120" font-family="DejaVu Sans" font-size="15">
 <rect width="536" height="120" fill="#f6f6f4"/>
@@ -69,7 +61,7 @@ def preview_url(proc: subprocess.Popen[str]) -> str:
 def main(spec: str = "2026-11-09-tls-certificates") -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         html, slug = render(spec, Path(tmp))
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(pw)
         for name, (width, height) in SHOTS.items():
             context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
             context.route("https://example.org/**", stand_in)
