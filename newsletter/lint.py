@@ -43,7 +43,7 @@ def lint(rendered: RenderedIssue) -> list[str]:
     for src in collector.images_without_alt:
         warnings.append(f"image without alt text: {src or '(no src)'}; add ![description](...)")
     for url in [*collector.links, *collector.images]:
-        if not url or url.startswith(("#", "mailto:", "__NL_", "https://")):
+        if not url or url.startswith(("#", "mailto:", "https://")) or rendered.marker.fullmatch(url):
             continue
         if url.startswith("http://"):
             warnings.append(f"insecure http: link: {url}; use https://")

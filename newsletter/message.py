@@ -18,7 +18,7 @@ from email.utils import formataddr, formatdate
 
 from .config import Config
 from .errors import HeaderInjectionError
-from .personal import MARKER, field_values
+from .personal import field_values
 from .render import RenderedIssue
 from .subscribers import Subscriber
 from .unsubscribe import UnsubscribeLinks, Unsubscriber
@@ -62,8 +62,8 @@ def _qp_piece(text: str) -> bytes:
 class _EncodedPart:
     """A text part encoded once, with the marker positions kept for per-subscriber values."""
 
-    def __init__(self, text: str, escape: bool) -> None:
-        parts = MARKER.split(text)
+    def __init__(self, text: str, escape: bool, marker: re.Pattern[str]) -> None:
+        parts = marker.split(text)
         self.static = [_qp_piece(s) for s in parts[0::2]]
         self.indexes = [int(i) for i in parts[1::2]]
         self.escape = escape
@@ -133,8 +133,8 @@ class MessageFactory:
         self.text_head = CRLF + part_head("plain")
         self.html_head = CRLF + part_head("html")
         self.closing = f"\r\n--{boundary}--\r\n".encode()
-        self.text_part = _EncodedPart(rendered.text, escape=False)
-        self.html_part = _EncodedPart(rendered.html, escape=True)
+        self.text_part = _EncodedPart(rendered.text, escape=False, marker=rendered.marker)
+        self.html_part = _EncodedPart(rendered.html, escape=True, marker=rendered.marker)
 
     def message_id(self, email: str) -> str:
         """Stable per campaign and address, so a message resent after a crash can be deduplicated."""

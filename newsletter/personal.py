@@ -1,22 +1,24 @@
 """Per-subscriber fields as placeholders that survive Markdown, premailer and quoted-printable.
 
-The issue is rendered once with markers such as `__NL_3__` where a template says
+The issue is rendered once with markers such as `__NL5f3a9c01_3__` where a template says
 `{{ subscriber.name | default("there") }}` or `{{ unsubscribe_url }}`; each message then only
 substitutes values into prepared text. The markers are plain ASCII word characters, so premailer
-does not URL-encode them (see DESIGN.md) and quoted-printable leaves them intact.
+does not URL-encode them (see DESIGN.md) and quoted-printable leaves them intact. A random nonce
+per render keeps an article that happens to contain marker-like text from being filled.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from jinja2 import Undefined, UndefinedError, pass_context
 from jinja2.runtime import Context
 
-MARKER = re.compile(r"__NL_(\d+)__")
 BASE_COLUMNS = ("email", "name", "status", "subscribed_at")
 
 
@@ -34,13 +36,26 @@ class Placeholder(str):
 
     field_index: int
 
-    def __new__(cls, index: int) -> Placeholder:
-        self = super().__new__(cls, f"__NL_{index}__")
+    def __new__(cls, index: int, nonce: str) -> Placeholder:
+        self = super().__new__(cls, f"__NL{nonce}_{index}__")
         self.field_index = index
         return self
 
     def __html__(self) -> str:
         return str(self)
+
+    def _refuse(self, *_args: object, **_kwargs: object) -> NoReturn:
+        raise UndefinedError(
+            "a per-subscriber value (subscriber.<column> or unsubscribe_url) is filled in per subscriber after "
+            "rendering: insert it as is, or with `| default(...)`; it cannot be tested, measured or changed by "
+            "other filters"
+        )
+
+    # Anything that would look at the value at render time (where it is not known yet) refuses
+    # loudly instead of acting on the marker: `{% if subscriber.name %}`, `| upper`, `| truncate`...
+    __bool__ = __len__ = __getitem__ = __iter__ = __contains__ = __mod__ = _refuse
+    upper = lower = title = capitalize = swapcase = casefold = replace = strip = lstrip = rstrip = _refuse
+    split = rsplit = splitlines = startswith = endswith = format = center = ljust = rjust = zfill = _refuse
 
 
 @dataclass
@@ -48,11 +63,25 @@ class FieldTable:
     """The fields one rendering used, in marker order."""
 
     fields: list[Field] = field(default_factory=list)
+    nonce: str = field(default_factory=lambda: secrets.token_hex(4))
+
+    @property
+    def marker(self) -> re.Pattern[str]:
+        """Matches this render's markers; group 1 is the field index."""
+        return re.compile(rf"__NL{self.nonce}_(\d+)__")
 
     def placeholder(self, f: Field) -> Placeholder:
         if f not in self.fields:
             self.fields.append(f)
-        return Placeholder(self.fields.index(f))
+        return Placeholder(self.fields.index(f), self.nonce)
+
+    def altered_marker(self, text: str) -> bool:
+        """Whether a filter changed a marker (`| title`, `| truncate`...): it could not be filled.
+
+        Only `default` understands per-subscriber values; anything else would leave a raw marker
+        in every subscriber's email.
+        """
+        return len(re.findall(rf"(?i)__NL{self.nonce}_", text)) != len(self.marker.findall(text))
 
     def with_fallback(self, p: Placeholder, fallback: str) -> Placeholder:
         old = self.fields[p.field_index]
@@ -113,8 +142,8 @@ def field_values(fields: list[Field], subscriber: Mapping[str, str], unsubscribe
 class Filler:
     """A text split at its markers once, then filled many times (cheap per subscriber)."""
 
-    def __init__(self, text: str, escape: bool) -> None:
-        parts = MARKER.split(text)
+    def __init__(self, text: str, escape: bool, marker: re.Pattern[str]) -> None:
+        parts = marker.split(text)
         self.static = parts[0::2]
         self.indexes = [int(i) for i in parts[1::2]]
         self.escape = escape

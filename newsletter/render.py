@@ -53,12 +53,14 @@ class RenderedIssue:
     html: str
     text: str
     fields: list[Field]
+    marker: re.Pattern[str]  # this render's per-subscriber markers (see personal.py)
     warnings: list[str] = field(default_factory=list)
 
     def personalize(self, subscriber: Mapping[str, str], unsubscribe_url: str) -> tuple[str, str]:
         """(html, text) exactly as this subscriber receives them."""
         values = field_values(self.fields, subscriber, unsubscribe_url)
-        return Filler(self.html, escape=True).fill(values), Filler(self.text, escape=False).fill(values)
+        html = Filler(self.html, escape=True, marker=self.marker).fill(values)
+        return html, Filler(self.text, escape=False, marker=self.marker).fill(values)
 
 
 def markdown_to_html(body: str) -> str:
@@ -170,6 +172,13 @@ def render_issue(issue: Issue, config: Config, columns: Iterable[str] = (), subj
     name = "digest" if issue.kind == "digest" else "email"
     html = inline_css(_render(env, f"{name}.html", context))
     text = _render(env, f"{name}.txt", {**context, "links": links})
+    for template, output in ((f"{name}.html", html), (f"{name}.txt", text)):
+        if table.altered_marker(output):
+            raise TemplateProblem(
+                f"{template} (or a template it includes): a per-subscriber value (subscriber.<column> or "
+                f"unsubscribe_url) went through a filter other than `default`; it is filled in per subscriber "
+                f"after rendering: insert it as is, or with `| default(...)`"
+            )
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     rendered = RenderedIssue(
         issue=issue,
@@ -178,6 +187,7 @@ def render_issue(issue: Issue, config: Config, columns: Iterable[str] = (), subj
         html=html,
         text=text,
         fields=table.fields,
+        marker=table.marker,
     )
     rendered.warnings.extend(lint(rendered))
     return rendered

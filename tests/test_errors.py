@@ -79,6 +79,19 @@ def test_unknown_subscriber_column_fails_loudly(cli: Cli, folder: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "filtered",
+    ["subscriber.name | default('there') | title", "subscriber.email | upper", "unsubscribe_url | truncate(10)"],
+)
+def test_a_filter_on_a_personal_value_fails_loudly(cli: Cli, folder: Path, filtered: str) -> None:
+    """Such a value is filled in after rendering: a filter would leave a raw marker in every email."""
+    email_html = folder / "templates" / "email.html"
+    email_html.write_text(email_html.read_text().replace("{{ body_html }}", "{{ " + filtered + " }}{{ body_html }}"))
+    result = cli("render", "latest")
+    assert result.exit_code == 2
+    assert "email.html" in result.stderr and "filled in per subscriber after rendering" in result.stderr
+
+
+@pytest.mark.parametrize(
     ("toml", "expected"),
     [
         ("[smtp]\nhots = 'x'\n", "unknown key [smtp] hots"),

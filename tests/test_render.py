@@ -52,7 +52,7 @@ def test_render_writes_html_text_and_eml(cli: Cli, folder: Path) -> None:
     # Non-ASCII and smart quotes survive.
     assert "Café – “quotes” 🙂" in html
     # No placeholder is left over; the sample subscriber's values are in.
-    assert "__NL_" not in html and "Ada Lovelace" in html
+    assert "__NL" not in html and "Ada Lovelace" in html
 
     text = (out / f"{TLS}.txt").read_text()
     body_links = [h for h in parser.hrefs if h.startswith("https://")]
@@ -147,3 +147,14 @@ def test_name_fallback(cli: Cli, folder: Path) -> None:
     (folder / "subscribers.example.csv").write_text("email,name\nanon@example.com,\n", encoding="utf-8")
     assert cli("render", TLS).exit_code == 0
     assert "Hi there," in (folder / "build" / f"{TLS}.txt").read_text()
+
+
+def test_marker_like_text_in_an_article_stays_as_written(cli: Cli, folder: Path) -> None:
+    write_article(
+        folder,
+        "2026-12-03-markers.md",
+        "---\ntitle: M\ndate: 2026-12-03\nsummary: s\n---\n\nLiteral `__NL_0__` and `__NL_99__`.\n",
+    )
+    result = cli("render", "2026-12-03-markers")
+    assert result.exit_code == 0, result.output
+    assert "Literal __NL_0__ and __NL_99__." in (folder / "build" / "2026-12-03-markers.txt").read_text()
