@@ -145,10 +145,7 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
     """Look before sending: resume or new, an edited issue, how many would get it. Writes nothing."""
     _check_sendable(config, issue)
     engine = engine_for(config)
-    latest = store.latest_campaign(engine, issue.key, issue.content_hash)
-    if latest is not None and latest.status == store.FINISHED and not resend:
-        raise _already_sent(engine, latest)
-    current = latest if latest is not None and latest.status != store.FINISHED else None
+    current, _latest = _resumable(engine, issue, resend)
     earlier = store.unfinished_other_versions(engine, issue.key, issue.content_hash)
     listed = suppressed = None
     report = None
@@ -164,7 +161,7 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
         backend=backend_description(config),
         campaign=current,
         earlier_versions=earlier,
-        earlier_sent=store.sent_count(engine, [c.id for c in earlier]) if earlier else 0,
+        earlier_sent=store.sent_count(engine, store.other_version_ids(engine, issue.key, issue.content_hash)),
         already_sent=current_counts(config, current).get(store.SENT, 0) if current else 0,
         listed=listed,
         suppressed=suppressed,
@@ -172,11 +169,27 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
     )
 
 
-def _already_sent(engine: Engine, campaign: store.CampaignRow) -> AlreadySent:
+def _resumable(engine: Engine, issue: Issue, resend: bool) -> tuple[store.CampaignRow | None, store.CampaignRow | None]:
+    """(the campaign a run resumes: this version, still sending; this version's latest campaign).
+
+    An issue counts as sent once any version of it finished: editing a sent article does not
+    send it again; only --resend does.
+    """
+    latest = store.latest_campaign(engine, issue.key, issue.content_hash)
+    if latest is not None and latest.status == store.SENDING:
+        return latest, latest
+    finished = store.finished_campaign(engine, issue.key)
+    if finished is not None and not resend:
+        raise _already_sent(engine, finished, issue)
+    return None, latest
+
+
+def _already_sent(engine: Engine, campaign: store.CampaignRow, issue: Issue) -> AlreadySent:
     counts = store.status_counts(engine, campaign.id)
     when = f"{campaign.finished_at:%Y-%m-%d %H:%M} UTC" if campaign.finished_at else "earlier"
+    edited = " (an earlier version: the issue was edited since)" if campaign.content_hash != issue.content_hash else ""
     return AlreadySent(
-        f"campaign {campaign.key} was already sent ({counts.get(store.SENT, 0):,} sent, finished {when}); "
+        f"campaign {campaign.key} was already sent{edited} ({counts.get(store.SENT, 0):,} sent, finished {when}); "
         f"use --resend to send it to the whole list again"
     )
 
@@ -234,8 +247,8 @@ async def run_campaign(
         report = ListReport(config.path("subscribers"))
         store.add_subscribers(engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report))
         store.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
-        if earlier and on_edit == "remaining":
-            store.skip_already_received(engine, campaign.id, [c.id for c in earlier])
+        if on_edit == "remaining" and not resend:
+            store.skip_already_received(engine, campaign.id, issue.key, issue.content_hash)
         for old in earlier:
             store.set_status(engine, old.id, store.SUPERSEDED)
         counts = store.status_counts(engine, campaign.id)
@@ -317,23 +330,17 @@ def _open_campaign(
     engine: Engine, issue: Issue, resend: bool, on_edit: EditChoice
 ) -> tuple[store.CampaignRow, list[store.CampaignRow]]:
     """The campaign this run works on (new, resumed, or a --resend round) and edited predecessors."""
-    latest = store.latest_campaign(engine, issue.key, issue.content_hash)
+    current, latest = _resumable(engine, issue, resend)
     earlier = store.unfinished_other_versions(engine, issue.key, issue.content_hash)
     if earlier and on_edit == "abort":
         raise NewsletterError(
             f"issue {issue.key} was edited after a partial send of an earlier version; nothing sent "
             f"(choose to send the new version to the remaining subscribers or to everyone)"
         )
-    if latest is None:
-        return store.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title), earlier
-    if latest.status == store.FINISHED:
-        if not resend:
-            raise _already_sent(engine, latest)
-        return (
-            store.create_campaign(engine, issue.key, issue.content_hash, latest.round + 1, issue.subject, issue.title),
-            earlier,
-        )
-    return latest, earlier
+    if current is not None:
+        return current, earlier
+    round_ = latest.round + 1 if latest is not None else 1
+    return store.create_campaign(engine, issue.key, issue.content_hash, round_, issue.subject, issue.title), earlier
 
 
 class _Sender:
@@ -497,16 +504,13 @@ class _Sender:
 def _dry_run(config: Config, engine: Engine, issue: Issue, rendered: RenderedIssue, resend: bool) -> CampaignResult:
     """Render every message, deliver none, change nothing in the state database."""
     started = time.monotonic()
-    latest = store.latest_campaign(engine, issue.key, issue.content_hash)
-    if latest is not None and latest.status == store.FINISHED and not resend:
-        raise _already_sent(engine, latest)
-    resuming = latest is not None and latest.status != store.FINISHED
+    current, _latest = _resumable(engine, issue, resend)
     already: set[str] = set()
-    if resuming and latest:
-        already.update(store.sent_addresses(engine, latest.id))
-        already.update(e for _old, new, e in _unfolded(config, engine, latest).values() if new == store.SENT)
+    if current is not None:
+        already.update(store.sent_addresses(engine, current.id))
+        already.update(e for _old, new, e in _unfolded(config, engine, current).values() if new == store.SENT)
     blocked = suppressed_addresses(engine)
-    message_key = latest.message_key if resuming and latest else f"{issue.key}:{issue.content_hash}"
+    message_key = current.message_key if current is not None else f"{issue.key}:{issue.content_hash}"
     factory = MessageFactory(rendered, config, message_key=message_key)
     result = CampaignResult(key=issue.key, content_hash=issue.content_hash, dry_run=True, already_sent=len(already))
     for sub in iter_subscribers(config.path("subscribers")):

@@ -176,6 +176,26 @@ def unfinished_other_versions(engine: Engine, key: str, content_hash: str) -> li
         return [_campaign(r) for r in conn.execute(stmt)]
 
 
+def finished_campaign(engine: Engine, key: str) -> CampaignRow | None:
+    """The latest campaign of this issue key that finished, whatever version (content hash) it sent."""
+    stmt = (
+        select(campaigns)
+        .where(campaigns.c.key == key, campaigns.c.status == FINISHED)
+        .order_by(campaigns.c.finished_at.desc(), campaigns.c.id.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return _campaign(row) if row else None
+
+
+def other_version_ids(engine: Engine, key: str, content_hash: str) -> list[int]:
+    """Campaigns of earlier (or later) versions of the same issue, whatever their status."""
+    stmt = select(campaigns.c.id).where(campaigns.c.key == key, campaigns.c.content_hash != content_hash)
+    with engine.connect() as conn:
+        return list(conn.execute(stmt).scalars())
+
+
 def is_finished(engine: Engine, key: str) -> bool:
     """Whether any campaign of this issue key has finished (the digest scheduler asks this)."""
     stmt = select(func.count()).select_from(campaigns).where(campaigns.c.key == key, campaigns.c.status == FINISHED)
@@ -330,13 +350,14 @@ def skip_unlisted_and_suppressed(engine: Engine, campaign_id: int, run: int) -> 
         )
 
 
-def skip_already_received(engine: Engine, campaign_id: int, earlier_ids: Sequence[int]) -> int:
-    """After an edit: addresses that got an earlier version are skipped in the new campaign."""
-    if not earlier_ids:
-        return 0
-    received = select(deliveries.c.email_key).where(
-        deliveries.c.campaign_id.in_(list(earlier_ids)), deliveries.c.status == SENT
-    )
+def skip_already_received(engine: Engine, campaign_id: int, key: str, content_hash: str) -> int:
+    """After an edit: addresses that got any other version of the issue are skipped in this campaign.
+
+    Every other version counts, whatever its status: after two edits, the first version's
+    campaign is superseded but its recipients must still not get a second copy.
+    """
+    other = select(campaigns.c.id).where(campaigns.c.key == key, campaigns.c.content_hash != content_hash)
+    received = select(deliveries.c.email_key).where(deliveries.c.campaign_id.in_(other), deliveries.c.status == SENT)
     with engine.begin() as conn:
         return conn.execute(
             update(deliveries)
