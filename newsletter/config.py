@@ -288,8 +288,25 @@ def _validate(config: Config, where: str) -> None:
         )
     if nl.base_url and not nl.base_url.startswith(("https://", "http://")):
         raise ConfigError(f"{where}: [newsletter] base_url: {nl.base_url!r} must start with https://")
-    if not 1 <= config.smtp.port <= 65535:
-        raise ConfigError(f"{where}: [smtp] port: {config.smtp.port} is not a TCP port (1-65535)")
+    # These reach headers (From, List-Id, Reply-To, List-Unsubscribe, Message-ID) as they are.
+    for key in ("name", "from_", "reply_to", "list_id", "unsubscribe_mailto", "base_url"):
+        value: str = getattr(nl, key)
+        if "\r" in value or "\n" in value:
+            raise ConfigError(f"{where}: [newsletter] {key.rstrip('_')}: contains a line break; remove it")
+    for key, value in (
+        ("base_url", nl.base_url),
+        ("unsubscribe_mailto", nl.unsubscribe_mailto),
+        ("list_id", nl.list_id),
+        ("from", nl.from_address),
+    ):
+        if value and (not value.isascii() or any(c.isspace() for c in value)):
+            raise ConfigError(
+                f"{where}: [newsletter] {key}: {value!r} must be plain ASCII without spaces; write an international "
+                f"domain in its xn-- form and percent-encode other characters"
+            )
+    for section, port in (("smtp", config.smtp.port), ("preview", config.preview.port), ("serve", config.serve.port)):
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"{where}: [{section}] port: {port} is not a TCP port (1-65535)")
     if config.smtp.connections < 1:
         raise ConfigError(f"{where}: [smtp] connections: must be at least 1")
     if config.smtp.rate < 0 or config.smtp.max_per_hour < 0:

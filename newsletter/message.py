@@ -101,10 +101,11 @@ class MessageFactory:
         check_header(rendered.subject, f"{source}: subject")
         check_header(nl.from_, "[newsletter] from")
         check_header(nl.reply_to, "[newsletter] reply_to")
+        check_header(nl.name, "[newsletter] name")
         self.envelope_from = nl.from_address
         self.domain = nl.domain
         self.message_key = message_key
-        self.list_id = list_id(config)
+        self.list_id = check_header(list_id(config), "[newsletter] list_id")
         self.unsubscriber = unsubscriber or Unsubscriber(config, self.list_id)
         self.fields = rendered.fields
         boundary = f"=_nl_{secrets.token_hex(12)}"  # "=_" can never occur in quoted-printable text

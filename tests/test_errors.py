@@ -104,6 +104,13 @@ def test_a_filter_on_a_personal_value_fails_loudly(cli: Cli, folder: Path, filte
         ("[smtpp]\nhost = 'x'\n", "unknown section [smtpp]"),
         ("[smtp\n", "not valid TOML"),
         ("[newsletter]\nfrom = 'nobody'\n", "[newsletter] from: 'nobody' is not an address"),
+        ('[newsletter]\nname = "Notes\\nBcc: victim@example.com"\n', "[newsletter] name: contains a line break"),
+        (
+            "[newsletter]\nbase_url = 'https://exämple.org'\n",
+            "[newsletter] base_url: 'https://exämple.org' must be plain ASCII",
+        ),
+        ("[newsletter]\nbase_url = 'https://example.org/a b'\n", "must be plain ASCII without spaces"),
+        ("[serve]\nport = 70000\n", "[serve] port: 70000 is not a TCP port"),
     ],
 )
 def test_bad_config(cli: Cli, folder: Path, toml: str, expected: str) -> None:
@@ -164,6 +171,10 @@ class TestHeaderInjection:
         rendered = render_issue(issue_for(load_article(folder / "issues" / "2026-11-23-welcome.md")), config)
         with pytest.raises(HeaderInjectionError, match="name: contains a line break"):
             MessageFactory(rendered, config).build(Subscriber.of("x@example.com", "Eve\r\nBcc: v@example.com"))
+
+    def test_non_ascii_local_part_is_refused_cleanly(self, cli: Cli) -> None:
+        result = cli("send-test", "latest", "--to", "jörg@example.com")
+        assert result.exit_code == 2 and "--to: 'jörg@example.com' is not a valid email address" in result.stderr
 
     def test_address_with_newline(self, cli: Cli) -> None:
         result = cli("send-test", "latest", "--to", "a@example.com\r\nBcc: victim@example.com")

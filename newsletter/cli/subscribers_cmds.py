@@ -192,7 +192,7 @@ def export(state: State, out: Path | None) -> None:
 
 @app.command()
 @click.option("--host", default=None, help="Interface to listen on (default: [serve] host, 127.0.0.1).")
-@click.option("--port", type=int, default=None, help="TCP port (default: [serve] port, 8000).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="TCP port (default: [serve] port, 8000).")
 @pass_state
 def serve(state: State, host: str | None, port: int | None) -> None:
     """Run the public endpoints: one-click unsubscribe, the web archive, /healthz.
