@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import math
 import re
@@ -51,6 +52,9 @@ class Article:
     tags: tuple[str, ...] = ()
     draft: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # SHA-256 of the file as it was read: what was rendered is what the campaign is keyed on,
+    # even if the file changes on disk while `send` is waiting at its prompt.
+    source_hash: str = ""
 
     @property
     def words(self) -> int:
@@ -96,12 +100,12 @@ class Issue:
     def draft(self) -> bool:
         return any(a.draft for a in self.articles)
 
-    @property
+    @functools.cached_property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
         digest.update(self.subject.encode())
         for a in self.articles:
-            digest.update(a.path.read_bytes() if a.path.is_file() else a.body.encode())
+            digest.update((a.source_hash or hashlib.sha256(a.body.encode()).hexdigest()).encode())
         return digest.hexdigest()[:16]
 
 
@@ -191,6 +195,7 @@ def load_article(path: Path) -> Article:
         tags=tuple(str(t) for t in tags_raw),
         draft=draft,
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+        source_hash=hashlib.sha256(raw).hexdigest(),
     )
 
 

@@ -99,11 +99,20 @@ def _environment(templates: str) -> Environment:
 def _location(exc: BaseException) -> str:
     """'templates/email.html:12' from a template error's traceback (Jinja maps frames to templates)."""
     if isinstance(exc, TemplateSyntaxError):
-        return f"{exc.filename or exc.name}:{exc.lineno}"
+        return f"{_shown(exc.filename or exc.name or 'template')}:{exc.lineno}"
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if frame.filename.endswith((".html", ".txt", ".css", ".htm")):
-            return f"{frame.filename}:{frame.lineno}"
+            return f"{_shown(frame.filename)}:{frame.lineno}"
     return "template"
+
+
+def _shown(filename: str) -> str:
+    """A template's path as the user would type it: relative to the working folder when inside it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return filename
 
 
 def _render(env: Environment, name: str, context: Mapping[str, Any]) -> str:
@@ -111,8 +120,8 @@ def _render(env: Environment, name: str, context: Mapping[str, Any]) -> str:
         return env.get_template(name).render(context)
     except TemplateNotFound as exc:
         raise TemplateProblem(
-            f"template {exc.name!r} not found in {env.loader and 'the templates folder'}; "
-            f"restore it with `newsletter init --templates-only` or remove the include"
+            f"{_location(exc)}: template {exc.name!r} not found in the templates folder nor the built-in "
+            f"theme; create it, or remove the include/extends that names it"
         ) from None
     except (TemplateError, AttributeError, TypeError, ValueError) as exc:
         message = exc.message if isinstance(exc, TemplateError) else str(exc)
