@@ -259,7 +259,8 @@ def test_archive_shows_published_issues_without_personal_data(
     page = httpx.get(f"{server.url}/archive/{TLS}")
     assert page.status_code == 200
     assert "How TLS certificates" in page.text
-    assert "__NL_" not in page.text and "ada@example.com" not in page.text
+    assert "__NL" not in page.text and "ada@example.com" not in page.text
+    assert "img-src https:" in page.headers["content-security-policy"]
     assert "/unsubscribe/" not in page.text  # no personal unsubscribe link
     assert "Hi there," in page.text
     index = httpx.get(f"{server.url}/archive")
@@ -267,6 +268,12 @@ def test_archive_shows_published_issues_without_personal_data(
     write_article(folder, "2026-12-24-secret.md", "---\ntitle: Secret draft\ndate: 2026-12-24\ndraft: true\n---\nx\n")
     assert httpx.get(f"{server.url}/archive/2026-12-24-secret").status_code == 404
     assert "Secret draft" not in httpx.get(f"{server.url}/archive").text
+    write_article(folder, "2099-01-01-future.md", "---\ntitle: Not yet\ndate: 2099-01-01\n---\nx\n")
+    assert httpx.get(f"{server.url}/archive/2099-01-01-future").status_code == 404
+    assert "Not yet" not in httpx.get(f"{server.url}/archive").text
+    write_article(folder, "2026-01-02-broken.md", "---\ntitle: [broken\ndate: 2026-01-02\n---\nx\n")
+    broken = httpx.get(f"{server.url}/archive/2026-01-02-broken")
+    assert broken.status_code == 500 and "issues/" not in broken.text  # no internals on a public page
     assert httpx.get(f"{server.url}/archive/no-such-issue").status_code == 404
     assert httpx.get(f"{server.url}/archive/..%2Fnewsletter").status_code == 404
 

@@ -8,6 +8,7 @@ Unsubscribes land in the state database's suppression list at once, so the next 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,13 @@ _PAGE_HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'",
     "X-Robots-Tag": "noindex",
 }
+# The archive shows an email's HTML: inline styles and remote (https) images, nothing active.
+_ARCHIVE_HEADERS = {
+    **_COMMON_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
+    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+}
+log = logging.getLogger("newsletter.serve")
 
 
 @dataclass
@@ -155,23 +163,26 @@ class PublicSite:
 
     async def archive_index(self, request: Request) -> Response:
         articles = await run_in_threadpool(self._published)
-        return self.page("archive_index.html", headers=_COMMON_HEADERS, title="Archive", articles=articles)
+        return self.page("archive_index.html", headers=_ARCHIVE_HEADERS, title="Archive", articles=articles)
 
     async def archive(self, request: Request) -> Response:
         slug = request.path_params["slug"]
         try:
             html = await run_in_threadpool(self.archive_html, slug)
-        except NewsletterError as exc:
-            return self.page("error.html", status=500, title="This issue cannot be shown", message=str(exc))
+        except NewsletterError as exc:  # a broken article or template: the details go to the log only
+            log.error("archive %s: %s", slug, exc)
+            return self.page(
+                "error.html", status=500, title="This issue cannot be shown", message="Please try again later."
+            )
         if html is None:
             return self.page(
                 "error.html",
                 status=404,
-                headers=_COMMON_HEADERS,
+                headers=_ARCHIVE_HEADERS,
                 title="Not found",
                 message="There is no published issue at this address.",
             )
-        return HTMLResponse(html, headers=_COMMON_HEADERS)
+        return HTMLResponse(html, headers=_ARCHIVE_HEADERS)
 
     # --- archive -------------------------------------------------------------------------------
 
@@ -182,7 +193,7 @@ class PublicSite:
                 article = load_article(path)
             except NewsletterError:
                 continue
-            if not article.draft:
+            if article.is_published(dt.datetime.now()):  # not drafts, not dated in the future
                 articles.append(article)
         return sorted(articles, key=lambda a: (a.date, a.slug), reverse=True)
 
@@ -198,7 +209,7 @@ class PublicSite:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         article = load_article(path)
-        if article.draft:
+        if not article.is_published(dt.datetime.now()):
             return None
         rendered = render_issue(issue_for(article), self.config, read_columns(self.config.path("subscribers")))
         base = self.config.newsletter.base_url.rstrip("/")
