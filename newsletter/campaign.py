@@ -381,9 +381,12 @@ class _Sender:
         return 1, lambda: outbox
 
     def _limiter(self) -> RateLimiter:
+        """A relay's quota; the outbox backend has none (writing files needs no limit)."""
+        if self.config.delivery.backend != "smtp":
+            return RateLimiter(0, 0)
         smtp = self.config.smtp
-        limiter = RateLimiter(smtp.rate if self.config.delivery.backend == "smtp" else 0, smtp.max_per_hour)
-        if smtp.max_per_hour and self.config.delivery.backend == "smtp":
+        limiter = RateLimiter(smtp.rate, smtp.max_per_hour)
+        if smtp.max_per_hour:
             now = utcnow()
             sent = store.sent_since(self.engine, now - dt.timedelta(hours=1))
             limiter.hourly.seed((now - t).total_seconds() for t in sent)

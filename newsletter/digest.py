@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from jinja2 import Environment, StrictUndefined, TemplateError
 from sqlalchemy import Column, DateTime, Engine, ForeignKey, Integer, String, Table, select, update
@@ -27,6 +27,9 @@ from .content import Article, Issue, load_article, load_articles
 from .db import engine_for, metadata, utcnow
 from .errors import ConfigError, ContentError, NewsletterError
 from .schedule import LeaseLock, ScheduleSettings, format_both, record_run, run_decision, schedule_settings
+
+if TYPE_CHECKING:
+    from .campaign import EditChoice
 
 UTC = dt.UTC
 PENDING, SENT = "pending", "sent"
@@ -327,7 +330,7 @@ class DigestOutcome:
 
 
 async def _run_campaign(
-    config: Config, issue: Issue, stop: asyncio.Event | None, reporter: Any
+    config: Config, issue: Issue, stop: asyncio.Event | None, reporter: Any, on_edit: EditChoice = "remaining"
 ) -> tuple[bool, int] | None:
     """campaign.run_campaign, reduced to (finished, subscribers who have it); None when locked.
 
@@ -337,7 +340,7 @@ async def _run_campaign(
 
     engine = engine_for(config)
     try:
-        result = await campaign.run_campaign(config, issue, stop=stop, reporter=reporter, on_edit="remaining")
+        result = await campaign.run_campaign(config, issue, stop=stop, reporter=reporter, on_edit=on_edit)
     except campaign.AlreadySent:
         return True, store.sent_count(engine, [c.id for c in store.campaigns_for(engine, issue.key)])
     except store.CampaignLocked as exc:
@@ -352,9 +355,10 @@ async def _send_plan(
     settings: ScheduleSettings,
     stop: asyncio.Event | None,
     reporter: Any,
+    on_edit: EditChoice = "remaining",
 ) -> DigestOutcome:
     issue = issue_for_digest(config, plan, settings)
-    ran = await _run_campaign(config, issue, stop, reporter)
+    ran = await _run_campaign(config, issue, stop, reporter, on_edit)
     if ran is None:
         return DigestOutcome("locked", plan.key, 0, len(plan.articles))
     finished, sent = ran
@@ -365,7 +369,7 @@ async def _send_plan(
 
 
 async def resume_pending(
-    config: Config, *, stop: asyncio.Event | None = None, reporter: Any = None
+    config: Config, *, stop: asyncio.Event | None = None, reporter: Any = None, on_edit: EditChoice = "remaining"
 ) -> list[DigestOutcome]:
     """Finish digests frozen by a run that was stopped or crashed (same articles, same campaign)."""
     settings = schedule_settings(config)
@@ -374,7 +378,9 @@ async def resume_pending(
         if stop is not None and stop.is_set():
             break
         log.info("resuming digest %s (interrupted earlier)", record.key.removeprefix("digest-"))
-        outcome = await _send_plan(config, _plan_from_record(config, record, settings), settings, stop, reporter)
+        outcome = await _send_plan(
+            config, _plan_from_record(config, record, settings), settings, stop, reporter, on_edit
+        )
         log.info("%s", outcome.message)
         outcomes.append(outcome)
     return outcomes
@@ -389,6 +395,7 @@ async def send_digest(
     stop: asyncio.Event | None = None,
     reporter: Any = None,
     wait_for_lock: bool = True,
+    on_edit: EditChoice = "remaining",
 ) -> DigestOutcome:
     """Send the digest for `run_time`'s period (or `now`'s): the one entry point for scheduler and CLI.
 
@@ -409,7 +416,7 @@ async def send_digest(
     else:
         await lock.acquire(stop)  # starts the renewal of the lease just taken
     try:
-        await resume_pending(config, stop=stop, reporter=reporter)
+        await resume_pending(config, stop=stop, reporter=reporter, on_edit=on_edit)
         if stop is not None and stop.is_set():
             return DigestOutcome("stopped", key)
         existing = record_for(engine, key)
@@ -421,7 +428,7 @@ async def send_digest(
                 outcome = DigestOutcome("empty", key)
             else:
                 freeze(engine, plan, run_time)
-                outcome = await _send_plan(config, plan, settings, stop, reporter)
+                outcome = await _send_plan(config, plan, settings, stop, reporter, on_edit)
         if run_time is not None and outcome.status != "stopped":
             record_run(engine, run_time, key, outcome.status)
         return outcome

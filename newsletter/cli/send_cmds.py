@@ -149,13 +149,16 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
         if issue is not None:
             print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
         return
+    on_edit: EditChoice = "remaining"
     if issue is not None:
-        confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
+        on_edit = confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
 
     async def go() -> DigestOutcome:
         stop = asyncio.Event()
         with stop_on_signals(stop):
-            return await send_digest(config, now, run_time=run_time, stop=stop, reporter=reporter_for(sys.stderr))
+            return await send_digest(
+                config, now, run_time=run_time, stop=stop, reporter=reporter_for(sys.stderr), on_edit=on_edit
+            )
 
     outcome = run(go())
     click.echo(outcome.message)
