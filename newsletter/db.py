@@ -35,18 +35,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _create_tables(engine: Engine, attempts: int = 10) -> None:
-    """create_all, retried: two processes opening a brand-new file race on CREATE TABLE.
+def _create_tables(engine: Engine, attempts: int = 20) -> None:
+    """create_all, retried: two processes opening a brand-new file race on it.
 
-    create_all checks then creates; the loser of the race gets "table ... already exists" and
-    its retry finds the tables in place.
+    create_all checks then creates; the loser of the race gets "table ... already exists", or
+    "database is locked" straight away (SQLite does not wait when a reader would have to become
+    a writer behind another writer, or during the switch to WAL); its retry finds the tables.
     """
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
             return
         except OperationalError as exc:
-            if "already exists" not in str(exc) or attempt == attempts - 1:
+            retryable = "already exists" in str(exc) or "database is locked" in str(exc)
+            if not retryable or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
 
