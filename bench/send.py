@@ -43,6 +43,9 @@ from newsletter.scaffold import init_folder  # noqa: E402
 from newsletter.subscribers import Subscriber, read_columns  # noqa: E402
 
 ARTICLE = "2026-11-23-welcome"
+# --one-click: every message carries a personal signed unsubscribe URL and List-Unsubscribe-Post.
+ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
+EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
 
 
@@ -107,11 +110,12 @@ def env_for(sink: Sink, folder: Path) -> dict[str, str]:
         }
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.update(EXTRA_ENV)
     return env
 
 
 def sample_message(folder: Path) -> tuple[bytes, str]:
-    config = load_config(folder / "newsletter.toml", env={})
+    config = load_config(folder / "newsletter.toml", env=EXTRA_ENV)
     issue = issue_for(resolve_article(ARTICLE, config.path("issues")))
     rendered = render_issue(issue, config, read_columns(folder / "subscribers.csv"))
     factory = MessageFactory(rendered, config, message_key="bench")
@@ -190,7 +194,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 subscribers, 300 naive")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b), interleaved; best of each")
+    parser.add_argument(
+        "--one-click", action="store_true", help="personal signed unsubscribe URLs (base_url + secret) in (a) and (b)"
+    )
     args = parser.parse_args()
+    if args.one_click:
+        EXTRA_ENV.update(ONE_CLICK)
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
     sink = Sink()
     try:
@@ -198,7 +207,11 @@ def main() -> None:
             root = Path(tmp)
             folder = make_folder(root, small)
             message, sender = sample_message(folder)
-            print(f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections", flush=True)
+            print(
+                f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections"
+                + ("; one-click unsubscribe URLs" if args.one_click else ""),
+                flush=True,
+            )
             # The machine may be shared: (a) and (b) alternate, and each keeps its best run.
             a_runs: list[float] = []
             b_runs: list[SendRun] = []
