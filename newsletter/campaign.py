@@ -20,7 +20,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -245,12 +245,19 @@ async def run_campaign(
         run_started = utcnow()
         run_no = store.begin_run(engine, campaign.id)
         report = ListReport(config.path("subscribers"))
-        store.add_subscribers(engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report))
-        store.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
-        if on_edit == "remaining" and not resend:
-            store.skip_already_received(engine, campaign.id, issue.key, issue.content_hash)
-        for old in earlier:
-            store.set_status(engine, old.id, store.SUPERSEDED)
+
+        def import_list() -> None:
+            store.add_subscribers(
+                engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report)
+            )
+            store.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
+            if on_edit == "remaining" and not resend:
+                store.skip_already_received(engine, campaign.id, issue.key, issue.content_hash)
+            for old in earlier:
+                store.set_status(engine, old.id, store.SUPERSEDED)
+
+        # A big list takes a while to import: keep the lock fresh meanwhile, or it would look stale.
+        await _holding_lock(engine, issue.key, owner, import_list)
         counts = store.status_counts(engine, campaign.id)
         result = CampaignResult(
             key=issue.key,
@@ -324,6 +331,17 @@ def replay_journal(config: Config, engine: Engine, campaign: store.CampaignRow) 
         return journal.replay(path, recorder)
     finally:
         recorder.close()
+
+
+async def _holding_lock(engine: Engine, key: str, owner: str, work: Callable[[], None]) -> None:
+    """Run blocking `work` in a thread while this process heartbeats its send lock on `key`."""
+    task = asyncio.create_task(asyncio.to_thread(work))
+    while True:
+        done, _pending = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            task.result()
+            return
+        store.heartbeat(engine, key, owner)
 
 
 def _open_campaign(
