@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,8 @@ if TYPE_CHECKING:
     from .render import RenderedIssue
 
 GMAIL_CLIP_BYTES = 102 * 1024
+GMAIL_STYLE_BYTES = 16 * 1024  # Gmail drops a <style> block beyond this (and the @media rules with it)
+_STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 SUBJECT_MAX = 70  # longer subjects are cut off on a phone's inbox line
 
 
@@ -37,6 +40,12 @@ def lint(rendered: RenderedIssue) -> list[str]:
         warnings.append(
             f"HTML is {size / 1024:.0f} KB: Gmail clips messages over 102 KB (and hides the unsubscribe "
             f"link); shorten the article or link to the web version"
+        )
+    style = sum(len(block.encode()) for block in _STYLE.findall(rendered.html))
+    if style > GMAIL_STYLE_BYTES:
+        warnings.append(
+            f"the <style> block left after inlining is {style / 1024:.0f} KB: Gmail ignores it over 16 KB (the phone "
+            f"and dark-mode rules with it); trim the @media rules in style.css"
         )
     collector = _Collector()
     collector.feed(rendered.html)

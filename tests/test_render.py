@@ -158,3 +158,13 @@ def test_marker_like_text_in_an_article_stays_as_written(cli: Cli, folder: Path)
     result = cli("render", "2026-12-03-markers")
     assert result.exit_code == 0, result.output
     assert "Literal __NL_0__ and __NL_99__." in (folder / "build" / "2026-12-03-markers.txt").read_text()
+
+
+def test_oversized_style_block_warning(cli: Cli, folder: Path) -> None:
+    assert "Gmail ignores it" not in cli("render", TLS).stderr  # the default theme stays well under
+    style = folder / "templates" / "style.css"
+    rules = "".join(f"@media (max-width: {300 + i}px) {{ .c{i} {{ width: {i}px !important; }} }}\n" for i in range(400))
+    style.write_text(style.read_text() + rules)
+    result = cli("render", TLS)
+    assert result.exit_code == 0
+    assert "Gmail ignores it over 16 KB" in result.stderr
