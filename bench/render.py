@@ -40,8 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(ROOT / "newsletter.toml", env={})
     articles = sorted(load_articles(config.path("issues")), key=lambda a: a.words, reverse=True)
-    subscriber = Subscriber(email="ada@example.com", name="Ada Lovelace",
-                            fields={"email": "ada@example.com", "name": "Ada Lovelace"})
+    subscriber = Subscriber(
+        email="ada@example.com", name="Ada Lovelace", fields={"email": "ada@example.com", "name": "Ada Lovelace"}
+    )
     print(f"{'article':40} {'words':>6} {'render ms (median/p90)':>24} {'build µs':>9} {'ratio':>7}")
     for article in articles:
         issue = issue_for(article)
@@ -52,8 +53,10 @@ def main() -> None:
         r_med = statistics.median(renders)
         r_p90 = statistics.quantiles(renders, n=10)[-1]
         b_med = statistics.median(builds)
-        print(f"{article.slug:40} {article.words:6d} {r_med * 1e3:11.1f} / {r_p90 * 1e3:8.1f} "
-              f"{b_med * 1e6:9.1f} {r_med / b_med:7.0f}x")
+        print(
+            f"{article.slug:40} {article.words:6d} {r_med * 1e3:11.1f} / {r_p90 * 1e3:8.1f} "
+            f"{b_med * 1e6:9.1f} {r_med / b_med:7.0f}x"
+        )
 
 
 if __name__ == "__main__":
