@@ -32,7 +32,9 @@ from .config import Config
 from .content import Issue
 from .db import engine_for, utcnow
 from .delivery.outbox import OutboxBackend
-from .delivery.pool import PERMANENT, SENT, Attempt, BackendConnection, DeliveryPool, Job, SmtpConnection
+from .delivery.pool import BackendConnection, DeliveryPool, Job
+from .delivery.replies import PERMANENT, SENT, Attempt
+from .delivery.smtp import SmtpConnection
 from .errors import DeliveryError, NewsletterError
 from .message import MessageFactory
 from .progress import Reporter, SilentReporter

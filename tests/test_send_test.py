@@ -69,3 +69,14 @@ def test_bad_address_and_unreachable_server(cli: Cli) -> None:
     assert down.exit_code == 1
     assert "cannot connect to SMTP server 127.0.0.1:9" in down.stderr
     assert "Traceback" not in down.output
+
+
+def test_refused_test_address_is_one_line_with_the_reply(cli: Cli, smtp_server: SmtpServer) -> None:
+    """send-test reads replies as the send engine does (delivery/replies.py)."""
+    cli.env.update(smtp_server.env())
+    smtp_server.handler.rcpt_reply = lambda address: "550 5.1.1 no such mailbox"
+    result = cli("send-test", "latest", "--to", "gone@example.com")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "newsletter: error: gone@example.com: not delivered, permanent failure (550 5.1.1 no such mailbox)"
+    )

@@ -2,9 +2,8 @@
 
 aiosmtplib has no pipelining and no auto-reconnect (DESIGN.md): throughput comes from several
 connections, each a task that sends one message at a time; after a 421, a timeout or a dropped
-connection that task opens a new one. Every attempt's result is classified here (transient:
-4xx, 552, connection trouble; permanent: 5xx; fatal: the campaign cannot go on, e.g. a refused
-login) and handed to `report`, a plain call that must have recorded the outcome durably when it
+connection that task opens a new one. Every attempt's result is classified (replies.py: transient,
+permanent or fatal) and handed to `report`, a plain call that must have recorded the outcome durably when it
 returns (the campaign appends it to its journal); only then does the task take its next message:
 that is what bounds duplicates after a crash to one message per connection.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,22 +22,9 @@ from ..config import Config
 from ..errors import DeliveryError, NewsletterError
 from ..ratelimit import RateLimiter
 from .base import Backend
-from .smtp import client_for, connect_error
+from .replies import FATAL, PERMANENT, SENT, TRANSIENT, Attempt, classify, connect_error
 
-SENT, TRANSIENT, PERMANENT, FATAL = "sent", "transient", "permanent", "fatal"
-_POLICY = re.compile(r"^\s*5\.7\.\d")  # 5.7.x: authentication / policy, not the mailbox
 BUILD_AHEAD = 16  # messages a connection builds at once (16 x a 10 KB email: 160 KB per connection)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """The result of one try: `kind` is sent, transient, permanent or fatal."""
-
-    kind: str
-    reply: str
-    reconnect: bool = False  # the connection is unusable (421, drop, timeout)
-    suppress: bool = False  # a permanent refusal of this mailbox: never mail it again
-    error: NewsletterError | None = None  # for fatal attempts: what to tell the user
 
 
 @dataclass(slots=True)
@@ -51,61 +36,6 @@ class Job:
     payload: Any = None
     attempts: int = 0  # attempts in this run
     last: Attempt | None = field(default=None, repr=False)
-
-
-def _reply(code: int, message: str) -> str:
-    return f"{code} {message}".strip()
-
-
-def classify(exc: BaseException, config: Config | None = None) -> Attempt:
-    """Transient or permanent, from an exception aiosmtplib (or the socket) raised."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        refused = exc.recipients[0]
-        return _by_code(refused.code, refused.message, per_recipient=True)
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or (
-        isinstance(exc, aiosmtplib.SMTPResponseException) and exc.code == 530
-    ):
-        error = connect_error(config, exc) if config else DeliveryError(_reply(exc.code, exc.message))
-        if exc.code == 530 and config is not None:
-            error = DeliveryError(
-                f"{config.smtp.host}:{config.smtp.port} requires a login ({_reply(exc.code, exc.message)}); "
-                f"set [smtp] username and NEWSLETTER_SMTP_PASSWORD"
-            )
-        return Attempt(FATAL, _reply(exc.code, exc.message), error=error)
-    if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        if 400 <= exc.code < 500:
-            return Attempt(TRANSIENT, _reply(exc.code, exc.message), reconnect=exc.code == 421)
-        error = DeliveryError(
-            f"the server refuses the sender {exc.sender!r} ({_reply(exc.code, exc.message)}); "
-            f"check [newsletter] from and that the relay allows it"
-        )
-        return Attempt(FATAL, _reply(exc.code, exc.message), error=error)
-    if isinstance(exc, aiosmtplib.SMTPConnectResponseError):
-        if exc.code >= 500:
-            return Attempt(FATAL, _reply(exc.code, exc.message), error=connect_error(config, exc) if config else None)
-        return Attempt(TRANSIENT, _reply(exc.code, exc.message), reconnect=True)
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return _by_code(exc.code, exc.message, per_recipient=True)
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        error = connect_error(config, exc) if config else DeliveryError(str(exc))
-        return Attempt(FATAL, str(exc), error=error)
-    if isinstance(exc, (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, EOFError)):
-        return Attempt(TRANSIENT, f"connection: {exc or type(exc).__name__}", reconnect=True)
-    if isinstance(exc, ValueError):  # aiosmtplib refuses an address it cannot put on the wire
-        return Attempt(PERMANENT, f"invalid address: {exc}")
-    raise exc
-
-
-def _by_code(code: int, message: str, per_recipient: bool) -> Attempt:
-    reply = _reply(code, message)
-    if code == 421:
-        return Attempt(TRANSIENT, reply, reconnect=True)
-    if 400 <= code < 500 or code == 552:  # 552: mailbox full (RFC 5321 says treat as temporary)
-        return Attempt(TRANSIENT, reply)
-    if code >= 500:
-        suppress = per_recipient and code not in (530, 535) and not _POLICY.match(message)
-        return Attempt(PERMANENT, reply, suppress=suppress)
-    return Attempt(TRANSIENT, reply, reconnect=True)  # a nonsense code: start over
 
 
 class Connection(Protocol):
@@ -121,41 +51,6 @@ class Connection(Protocol):
     async def reset(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-class SmtpConnection:
-    """One aiosmtplib client; `reset` drops it so the next message opens a fresh one."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.client: aiosmtplib.SMTP | None = None
-
-    @property
-    def connected(self) -> bool:
-        return self.client is not None and self.client.is_connected
-
-    async def open(self) -> None:
-        client = client_for(self.config)
-        await client.connect()
-        self.client = client
-
-    async def send(self, sender: str, recipient: str, data: bytes) -> str:
-        assert self.client is not None
-        _refused, reply = await self.client.sendmail(sender, [recipient], data)
-        return reply
-
-    async def reset(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        self.client = None
-
-    async def close(self) -> None:
-        if self.client is not None and self.client.is_connected:
-            try:
-                await asyncio.wait_for(self.client.quit(), timeout=5)
-            except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                self.client.close()
-        self.client = None
 
 
 class BackendConnection:

@@ -1,7 +1,8 @@
-"""SMTP over aiosmtplib: connect, STARTTLS or TLS, login, send."""
+"""SMTP over aiosmtplib: one connection (connect, STARTTLS or TLS, login, send), and the Backend on it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import aiosmtplib
@@ -9,6 +10,7 @@ import aiosmtplib
 from ..config import Config
 from ..errors import DeliveryError
 from .base import BackendBase, SendResult
+from .replies import classify, connect_error
 
 
 def client_for(config: Config) -> aiosmtplib.SMTP:
@@ -25,61 +27,69 @@ def client_for(config: Config) -> aiosmtplib.SMTP:
     )
 
 
-def connect_error(config: Config, exc: Exception) -> DeliveryError:
-    """A one-line explanation of why the server could not be used at all."""
-    where = f"{config.smtp.host}:{config.smtp.port}"
-    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-        return DeliveryError(
-            f"SMTP login to {where} as {config.smtp.username!r} failed ({exc.code} {exc.message}); "
-            f"check [smtp] username and NEWSLETTER_SMTP_PASSWORD"
-        )
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return DeliveryError(f"{where}: {exc}; check [smtp] security (starttls, tls or none) and port")
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return DeliveryError(f"{where}: the server refused ({exc.code} {exc.message})")
-    detail = str(exc) or type(exc).__name__
-    return DeliveryError(f"cannot connect to SMTP server {where} ({detail}); check [smtp] host, port and security")
-
-
-class SmtpBackend(BackendBase):
-    """One connection, reused for every message (the send engine runs several of these)."""
+class SmtpConnection:
+    """One aiosmtplib client; `reset` drops it so the next message opens a fresh one."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.client: aiosmtplib.SMTP | None = None
 
-    def describe(self) -> str:
-        return f"smtp {self.config.smtp.host}:{self.config.smtp.port}"
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
 
     async def open(self) -> None:
         client = client_for(self.config)
-        try:
-            await client.connect()
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise connect_error(self.config, exc) from None
+        await client.connect()
         self.client = client
 
-    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendResult:
-        if self.client is None or not self.client.is_connected:
-            await self.open()
+    async def send(self, sender: str, recipient: str, data: bytes) -> str:
         assert self.client is not None
-        try:
-            _errors, reply = await self.client.sendmail(sender, list(recipients), message)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients[0]
-            raise DeliveryError(
-                f"{refused.recipient}: refused by the server ({refused.code} {refused.message})"
-            ) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(f"{recipients[0]}: the server refused the message ({exc.code} {exc.message})") from None
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise connect_error(self.config, exc) from None
-        return SendResult(recipients[0], f"{self.describe()}: {reply}")
+        _refused, reply = await self.client.sendmail(sender, [recipient], data)
+        return reply
+
+    async def reset(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = None
 
     async def close(self) -> None:
         if self.client is not None and self.client.is_connected:
             try:
-                await self.client.quit()
-            except (aiosmtplib.SMTPException, OSError):
+                await asyncio.wait_for(self.client.quit(), timeout=5)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 self.client.close()
         self.client = None
+
+
+class SmtpBackend(BackendBase):
+    """The Backend interface over one SmtpConnection (send-test); replies read as the send engine reads them."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.connection = SmtpConnection(config)
+
+    def describe(self) -> str:
+        return f"smtp {self.config.smtp.host}:{self.config.smtp.port}"
+
+    async def open(self) -> None:
+        try:
+            await self.connection.open()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise connect_error(self.config, exc) from None
+
+    async def send(self, sender: str, recipients: Sequence[str], message: bytes) -> SendResult:
+        (recipient,) = recipients
+        if not self.connection.connected:
+            await self.open()
+        try:
+            reply = await self.connection.send(sender, recipient, message)
+        except Exception as exc:
+            attempt = classify(exc, self.config)
+            if attempt.error is not None:
+                raise attempt.error from None
+            raise DeliveryError(f"{recipient}: not delivered, {attempt.kind} failure ({attempt.reply})") from None
+        return SendResult(recipient, f"{self.describe()}: {reply}")
+
+    async def close(self) -> None:
+        await self.connection.close()
