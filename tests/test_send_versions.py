@@ -61,3 +61,12 @@ def test_two_edits_during_partial_sends_never_give_anyone_two_copies(
     assert "Version B." not in versions["ada@example.com"]
     assert "Version B." in versions["grace@example.org"] and "Version C." not in versions["grace@example.org"]
     assert "Version C." in versions["renee@example.net"]
+
+
+def test_hourly_cap_is_a_relay_quota_not_an_outbox_limit(cli: Cli, folder: Path) -> None:
+    """[smtp] max_per_hour limits what goes to the relay; writing .eml files is not held back by it."""
+    cli.env["NEWSLETTER_SMTP_MAX_PER_HOUR"] = "1"
+    result = cli.subprocess("send", WELCOME, "--yes", timeout=60)  # held back, it would wait an hour
+    assert result.returncode == 0, result.stderr
+    assert "sent 4," in result.stdout
+    assert len(list((folder / "outbox" / WELCOME).glob("*.eml"))) == len(LIST)
