@@ -10,7 +10,7 @@ from .content import Issue
 from .errors import NewsletterError
 from .message import MessageFactory
 from .render import RenderedIssue, render_issue
-from .subscribers import read_columns, sample_subscriber
+from .subscribers import sample_subscriber
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class BuildOutput:
 
 
 def build_issue(config: Config, issue: Issue, out_dir: Path) -> BuildOutput:
-    rendered = render_issue(issue, config, read_columns(config.path("subscribers")))
+    rendered = render_issue(issue, config)
     sample = sample_subscriber(config)
     factory = MessageFactory(rendered, config)
     links = factory.unsubscriber.links(sample.email)

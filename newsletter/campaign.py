@@ -40,7 +40,7 @@ from .message import MessageFactory
 from .progress import Reporter, SilentReporter
 from .ratelimit import RateLimiter
 from .render import RenderedIssue, render_issue
-from .subscribers import ListReport, iter_subscribers, read_columns
+from .subscribers import ListReport, iter_subscribers
 from .suppressions import suppressed_addresses
 from .unsubscribe import require_secret_for_list
 
@@ -235,7 +235,7 @@ async def run_campaign(
     reporter = reporter or SilentReporter()
     stop = stop or asyncio.Event()
     engine = engine_for(config)
-    rendered = render_issue(issue, config, read_columns(config.path("subscribers")))
+    rendered = render_issue(issue, config)
     if dry_run:
         return _dry_run(config, engine, issue, rendered, resend)
     owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"

@@ -36,6 +36,7 @@ from .lint import lint
 from .personal import TABLE_KEY, Field, FieldTable, Filler, SubscriberProxy, default_filter, field_values
 from .plaintext import Links, html_to_text
 from .scaffold import builtin_templates
+from .subscribers import read_columns
 
 MARKDOWN_EXTENSIONS = ["extra", "smarty", "sane_lists"]
 # cssutils warns about every vendor property; silenced once here, not per call (DESIGN.md).
@@ -155,8 +156,16 @@ def _entry(article: Article, links: Links, base_url: str) -> dict[str, Any]:
     }
 
 
-def render_issue(issue: Issue, config: Config, columns: Iterable[str] = (), subject_prefix: str = "") -> RenderedIssue:
-    """Render once: the expensive part of a send (Markdown, Jinja2, premailer)."""
+def render_issue(
+    issue: Issue, config: Config, columns: Iterable[str] | None = None, subject_prefix: str = ""
+) -> RenderedIssue:
+    """Render once: the expensive part of a send (Markdown, Jinja2, premailer).
+
+    `columns` are the list's CSV columns that templates may use as subscriber.<column>; by
+    default those of the configured list.
+    """
+    if columns is None:
+        columns = read_columns(config.path("subscribers"))
     table = FieldTable()
     env = environment(config)
     links = Links()

@@ -14,7 +14,7 @@ from .delivery import SendResult, backend_for
 from .errors import NewsletterError
 from .message import MessageFactory
 from .render import render_issue
-from .subscribers import Subscriber, normalize_address, read_columns, sample_subscriber
+from .subscribers import Subscriber, normalize_address, sample_subscriber
 
 TEST_PREFIX = "[TEST] "
 
@@ -25,8 +25,7 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
     recipients = [normalize_address(a, "--to") for a in addresses]
     if not recipients:
         raise NewsletterError("send-test needs at least one --to ADDRESS")
-    columns = read_columns(config.path("subscribers"))
-    rendered = render_issue(issue, config, columns, subject_prefix=TEST_PREFIX)
+    rendered = render_issue(issue, config, subject_prefix=TEST_PREFIX)
     factory = MessageFactory(rendered, config)
     sample = sample_subscriber(config)
     batch = f"test-{dt.datetime.now():%Y%m%d-%H%M%S}"

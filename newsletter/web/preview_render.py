@@ -23,7 +23,7 @@ from ..errors import ConfigError, NewsletterError
 from ..lint import GMAIL_CLIP_BYTES
 from ..message import MessageFactory
 from ..render import render_issue, template_files
-from ..subscribers import read_columns, sample_subscriber
+from ..subscribers import sample_subscriber
 
 Stat = tuple[str, int, int, int]
 
@@ -80,7 +80,7 @@ class IndexEntry:
 
 def preview_of(config: Config, issue: Issue) -> Preview:
     """Render once and build the sample subscriber's complete message, as `render` does (build.py)."""
-    rendered = render_issue(issue, config, read_columns(config.path("subscribers")))
+    rendered = render_issue(issue, config)
     sample = sample_subscriber(config)
     eml = MessageFactory(rendered, config).build(sample)
     msg = email.message_from_bytes(eml, policy=email.policy.default)

@@ -28,7 +28,6 @@ from ..db import engine_for
 from ..errors import NewsletterError
 from ..message import list_id
 from ..render import render_issue, template_files
-from ..subscribers import read_columns
 from ..suppressions import reason_for, suppress, unsuppress
 from ..unsubscribe import read_token
 
@@ -211,7 +210,7 @@ class PublicSite:
         article = load_article(path)
         if not article.is_published(dt.datetime.now()):
             return None
-        rendered = render_issue(issue_for(article), self.config, read_columns(self.config.path("subscribers")))
+        rendered = render_issue(issue_for(article), self.config)
         base = self.config.newsletter.base_url.rstrip("/")
         html, _text = rendered.personalize(NEUTRAL_SUBSCRIBER, f"{base}/unsubscribe")
         self.cache.pages[slug] = (stamp, html)
