@@ -12,7 +12,7 @@ import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,3 @@ def resolve_article(spec: str, issues_dir: Path) -> Article:
     close += [s for s in slugs if spec in s and s not in close][:3]
     hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(slugs[-5:]) or 'none'}"
     raise ContentError(f"no article {spec!r} in {issues_dir}/; {hint} (or use 'latest')")
-
-
-def without_drafts(articles: Iterable[Article]) -> list[Article]:
-    return [a for a in articles if not a.draft]

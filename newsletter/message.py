@@ -12,7 +12,6 @@ import hashlib
 import html
 import re
 import secrets
-from collections.abc import Callable
 from email import policy
 from email.utils import formataddr, formatdate
 
@@ -174,6 +173,3 @@ class MessageFactory:
                 self.closing,
             ]
         )
-
-
-BuildFn = Callable[[Subscriber], bytes]

@@ -207,8 +207,7 @@ def test_next_prints_local_and_utc_times(cli: Cli) -> None:
 
 
 def _schedule_env(cli: Cli, server: SmtpServer, **schedule: str) -> None:
-    # An absolute config path: db.engine_for caches engines by URL, and a relative one would be
-    # shared with earlier tests run from other folders.
+    # An absolute config path, so subprocesses and in-process calls read the same file.
     cli.env["NEWSLETTER_CONFIG"] = str(cli.folder / "newsletter.toml")
     cli.env.update(server.env())
     cli.env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "subscribers.csv"
