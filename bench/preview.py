@@ -31,9 +31,9 @@ from pathlib import Path
 
 import httpx
 
+from newsletter.cli.scaffold import init_folder
 from newsletter.config import load_config
-from newsletter.content import load_article
-from newsletter.scaffold import init_folder
+from newsletter.content.articles import load_article
 from newsletter.web.preview_render import Previewer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.content import issue_for, load_articles
-from newsletter.message import MessageFactory
-from newsletter.render import render_issue
-from newsletter.subscribers import Subscriber
+from newsletter.content.articles import load_articles
+from newsletter.content.issue import issue_for
+from newsletter.content.subscribers import Subscriber
+from newsletter.render.issue import render_issue
+from newsletter.render.mime import MessageFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 

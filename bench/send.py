@@ -35,12 +35,13 @@ import aiosmtplib
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from newsletter.cli.scaffold import init_folder  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
-from newsletter.content import issue_for, resolve_article  # noqa: E402
-from newsletter.message import MessageFactory  # noqa: E402
-from newsletter.render import render_issue  # noqa: E402
-from newsletter.scaffold import init_folder  # noqa: E402
-from newsletter.subscribers import Subscriber, read_columns  # noqa: E402
+from newsletter.content.articles import resolve_article  # noqa: E402
+from newsletter.content.issue import issue_for  # noqa: E402
+from newsletter.content.subscribers import Subscriber, read_columns  # noqa: E402
+from newsletter.render.issue import render_issue  # noqa: E402
+from newsletter.render.mime import MessageFactory  # noqa: E402
 
 ARTICLE = "2026-11-23-welcome"
 # --one-click: every message carries a personal signed unsubscribe URL and List-Unsubscribe-Post.

@@ -20,9 +20,10 @@ from playwright.sync_api import Route, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests.browser
 
-from newsletter.build import build_issue
 from newsletter.config import load_config
-from newsletter.content import issue_for, resolve_article
+from newsletter.content.articles import resolve_article
+from newsletter.content.issue import issue_for
+from newsletter.render.build import build_issue
 from tests.browser import launch
 
 DOCS = Path(__file__).resolve().parent

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 from playwright.sync_api import Browser, sync_playwright
 
 from newsletter.cli import app
-from newsletter.db import dispose_all
-from newsletter.scaffold import init_folder
+from newsletter.cli.scaffold import init_folder
+from newsletter.state.engine import dispose_all
 
 from .browser import CHROMIUM, launch
 from .smtpd import SmtpServer

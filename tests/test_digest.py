@@ -15,22 +15,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from newsletter import campaign, store
 from newsletter.config import Config, load_config
-from newsletter.db import engine_for
-from newsletter.digest import (
-    DigestOutcome,
-    digest_key,
-    due_run,
-    freeze,
-    issue_for_digest,
-    next_digest,
-    plan_digest,
-    record_for,
-    send_digest,
-)
-from newsletter.render import render_issue
-from newsletter.schedule import run_decision
+from newsletter.digest.periods import digest_key
+from newsletter.digest.plan import due_run, issue_for_digest, next_digest, plan_digest
+from newsletter.digest.runner import DigestOutcome, freeze_plan, send_digest
+from newsletter.render.issue import render_issue
+from newsletter.send.campaign import run_campaign
+from newsletter.state.campaigns import campaigns_for
+from newsletter.state.digests import record_for, run_decision
+from newsletter.state.engine import engine_for
 
 from .conftest import Cli, write_article
 from .smtpd import SmtpServer
@@ -132,7 +125,7 @@ def test_skip_if_empty_sends_nothing_and_keeps_the_window(letter: Path, smtp_ser
     assert record_for(engine, "digest-2026-W48") is None
     assert run_decision(engine, at("2026-11-23T09:00")) == "empty"
     assert next_digest(config, at("2026-11-23T09:00")) is None
-    assert store.campaigns_for(engine) == []
+    assert campaigns_for(engine) == []
 
 
 def test_skip_if_empty_off_sends_an_empty_digest(letter: Path, smtp_server: SmtpServer) -> None:
@@ -151,7 +144,7 @@ def test_the_same_period_never_goes_out_twice(letter: Path, smtp_server: SmtpSer
     again = send(config, at("2026-11-26T12:00"))  # same ISO week, new article: still not twice
     assert (again.status, again.message) == ("already-sent", "digest 2026-W48 was already sent: skipped")
     assert len(smtp_server.handler.received) == 3
-    assert [c.key for c in store.campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-W48"]
 
 
 def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_server: SmtpServer) -> None:
@@ -159,7 +152,7 @@ def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_
     article(letter, "2026-11-20-a", "2026-11-20")
     config = config_for(letter, smtp_server)
     engine = engine_for(config)
-    assert freeze(engine, plan_digest(config, at("2026-11-23T09:00")), None)  # ...and the process dies here
+    assert freeze_plan(config, plan_digest(config, at("2026-11-23T09:00")), None)  # ...and the process dies here
     article(letter, "2026-11-24-b", "2026-11-24")  # published while it was down
 
     outcome = send(config, at("2026-12-01T09:00"))  # the next week's run
@@ -177,8 +170,8 @@ def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: P
     config = config_for(letter, smtp_server)
     engine = engine_for(config)
     plan = plan_digest(config, at("2026-11-23T09:00"))
-    freeze(engine, plan, None)
-    result = run_async(campaign.run_campaign(config, issue_for_digest(config, plan)))
+    freeze_plan(config, plan, None)
+    result = run_async(run_campaign(config, issue_for_digest(config, plan)))
     assert result.finished  # ...and the process dies before marking the digest sent
     outcome = send(config, at("2026-11-23T09:05"))
     assert outcome.status == "already-sent"

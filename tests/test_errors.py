@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_config
-from newsletter.content import issue_for, load_article
+from newsletter.content.articles import load_article
+from newsletter.content.issue import issue_for
+from newsletter.content.subscribers import Subscriber
 from newsletter.errors import HeaderInjectionError
-from newsletter.message import MessageFactory
-from newsletter.render import render_issue
-from newsletter.subscribers import Subscriber
+from newsletter.render.issue import render_issue
+from newsletter.render.mime import MessageFactory
 
 from .conftest import Cli, write_article
 from .smtpd import SmtpServer

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import load_config
-from newsletter.content import issue_for, load_article
-from newsletter.message import MessageFactory
-from newsletter.render import render_issue
-from newsletter.subscribers import Subscriber
+from newsletter.content.articles import load_article
+from newsletter.content.issue import issue_for
+from newsletter.content.subscribers import Subscriber
+from newsletter.render.issue import render_issue
+from newsletter.render.mime import MessageFactory
 
 TRICKY = ["", " ", "Ada", "Renée Ça Va 🙂", "a=b", "x" * 200, "=3D", ".", "line\tTab ", 'O\'Hara & "Co" <b>']
 

@@ -20,12 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from newsletter import store
-from newsletter.config import load_config
-from newsletter.db import engine_for
-from newsletter.digest import record_for
+from newsletter.config import CronExpr, load_config, parse_duration
+from newsletter.digest.clock import Clock
+from newsletter.digest.cron import Crontab, ShiftedTrigger
 from newsletter.errors import ConfigError
-from newsletter.schedule import Clock, Crontab, LeaseLock, ShiftedTrigger, parse_duration, run_decision
+from newsletter.state.campaigns import campaigns_for
+from newsletter.state.digests import record_for, run_decision
+from newsletter.state.engine import engine_for
+from newsletter.state.lock import Lock
 
 from .conftest import Cli
 from .smtpd import RecordingHandler, SmtpServer
@@ -37,7 +39,7 @@ UTC = dt.UTC
 
 
 def runs(expr: str, tz: ZoneInfo, start: str, count: int) -> list[dt.datetime]:
-    return Crontab(expr, tz).runs(dt.datetime.fromisoformat(start).replace(tzinfo=tz), count)
+    return Crontab(CronExpr.parse(expr), tz).runs(dt.datetime.fromisoformat(start).replace(tzinfo=tz), count)
 
 
 # --- crontab days ----------------------------------------------------------------------------
@@ -88,7 +90,7 @@ def test_both_day_fields_restricted_means_either_like_cron() -> None:
 
 def test_macros_and_last_run() -> None:
     assert runs("@weekly", BERLIN, "2026-11-23T12:00", 1)[0].strftime("%a %H:%M") == "Sun 00:00"
-    crontab = Crontab("0 9 * * mon", BERLIN)
+    crontab = Crontab(CronExpr.parse("0 9 * * mon"), BERLIN)
     now = dt.datetime(2026, 11, 26, 12, tzinfo=BERLIN)
     assert crontab.last_at_or_before(now) == dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)
     assert crontab.last_at_or_before(dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)) == dt.datetime(
@@ -145,7 +147,7 @@ def test_daily_run_in_the_repeated_hour_is_not_doubled() -> None:
 
 
 def test_shifted_trigger_maps_a_pretended_clock_onto_real_time() -> None:
-    crontab = Crontab("0 9 * * mon", BERLIN)
+    crontab = Crontab(CronExpr.parse("0 9 * * mon"), BERLIN)
     clock = Clock.pretending(BERLIN, dt.datetime(2026, 11, 23, 8, 59, 57, tzinfo=BERLIN), at_epoch=1_000_000)
     real_now = dt.datetime.fromtimestamp(1_000_000, UTC)
     fire = ShiftedTrigger(crontab, clock.offset).get_next_fire_time(None, real_now)
@@ -179,11 +181,24 @@ def test_durations() -> None:
     ],
 )
 def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: str, message: str) -> None:
+    config = cli.folder / "newsletter.toml"
+    good = config.read_text(encoding="utf-8")
+    kept = [line for line in good.splitlines() if not line.startswith(f"{key.lower()} =")]
+    at = kept.index("[schedule]") + 1
+    config.write_text("\n".join([*kept[:at], f'{key.lower()} = "{value}"', *kept[at:]]) + "\n", encoding="utf-8")
+    for args in (("schedule", "--next", "1"), ("digest",)):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("newsletter: error: newsletter.toml: ") and message in result.output
+        assert result.output.count("\n") == 1
+    # The same value from the environment: the error names the variable.
+    config.write_text(good, encoding="utf-8")
     cli.env[f"NEWSLETTER_SCHEDULE_{key}"] = value
     for args in (("schedule", "--next", "1"), ("digest",)):
         result = cli(*args)
         assert result.exit_code == 2
-        assert result.output.startswith("newsletter: error: newsletter.toml: ") and message in result.output
+        expected = f"newsletter: error: environment variable NEWSLETTER_SCHEDULE_{key}: "
+        assert result.output.startswith(expected) and message.split(": ", 1)[-1] in result.output
         assert result.output.count("\n") == 1
 
 
@@ -252,17 +267,17 @@ def test_nothing_new_is_logged_as_skipped(letter: Path, cli: Cli, smtp_server: S
 
 def test_lease_lock_excludes_a_second_holder_until_released_or_expired(letter: Path) -> None:  # noqa: F811
     engine = engine_for(load_config(letter / "newsletter.toml", env={}))
-    first, second = LeaseLock(engine, "digest"), LeaseLock(engine, "digest")
+    first, second = Lock(engine, "digest"), Lock(engine, "digest")
     assert first.try_acquire()
     assert not second.try_acquire()
     first.release()
     assert second.try_acquire()
-    second.lease = dt.timedelta(seconds=-1)  # a holder that died: its lease has run out
+    second.stale_after = dt.timedelta(seconds=-1)  # a holder that went silent: its lease has run out
     assert second.try_acquire()  # (renewing itself is allowed)
-    third = LeaseLock(engine, "digest")
-    third.lease = dt.timedelta(seconds=60)
+    third = Lock(engine, "digest")
+    third.stale_after = dt.timedelta(seconds=60)
     with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE schedule_locks SET expires_at = '2000-01-01 00:00:00'")
+        conn.exec_driver_sql("UPDATE locks SET heartbeat_at = '2000-01-01 00:00:00'")
     assert third.try_acquire()
 
 
@@ -323,7 +338,7 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
     assert "Traceback" not in "".join(texts)
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     config = load_config(letter / "newsletter.toml", env=cli.env)
-    assert [c.key for c in store.campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-W48"]
 
 
 def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(

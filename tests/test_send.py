@@ -12,11 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from newsletter import store
 from newsletter.config import Config, load_config
-from newsletter.db import dispose_all, engine_for
-from newsletter.ratelimit import HourlyCap, RateLimiter, TokenBucket
-from newsletter.suppressions import reason_for, suppress
+from newsletter.send.ratelimit import HourlyCap, RateLimiter, TokenBucket
+from newsletter.state import campaigns, deliveries
+from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.lock import Lock
+from newsletter.state.schema import deliveries as deliveries_table
+from newsletter.state.schema import locks
+from newsletter.state.statuses import CampaignStatus
+from newsletter.state.suppressions import reason_for, suppress
 
 from .conftest import Cli
 from .smtpd import SmtpServer
@@ -46,8 +50,8 @@ def config_of(cli: Cli) -> Config:
 
 def counts(cli: Cli, key: str = TLS) -> dict[str, int]:
     engine = engine_for(config_of(cli))
-    (campaign,) = [c for c in store.campaigns_for(engine, key) if c.status != store.SUPERSEDED][:1]
-    return store.status_counts(engine, campaign.id)
+    (campaign,) = [c for c in campaigns.campaigns_for(engine, key) if c.status != CampaignStatus.SUPERSEDED][:1]
+    return dict(deliveries.status_counts(engine, campaign.id))
 
 
 def test_default_outbox_writes_one_eml_per_subscriber(cli: Cli, folder: Path) -> None:
@@ -102,7 +106,7 @@ def test_confirmation_prompt_dry_run_and_draft(cli: Cli, folder: Path, smtp_serv
     dry = cli("send", TLS, "--dry-run")
     assert dry.exit_code == 0 and "dry run: 5 messages rendered" in dry.output
     assert smtp_server.handler.received == []
-    assert store.campaigns_for(engine_for(config_of(cli))) == []
+    assert campaigns.campaigns_for(engine_for(config_of(cli))) == []
     yes = cli("send", TLS, input="y\n")
     assert yes.exit_code == 0 and "sent 5," in yes.output
     article = folder / "issues" / TLS.replace("tls-certificates", "draft-x")
@@ -134,7 +138,7 @@ def test_451_retried_and_delivered_once(cli: Cli, folder: Path, smtp_server: Smt
     assert Counter(smtp_server.handler.recipients()) == Counter(addresses)
     assert counts(cli) == {"sent": 30}
     engine = engine_for(config_of(cli))
-    retried = engine.connect().execute(select(store.deliveries.c.attempts, store.deliveries.c.email)).all()
+    retried = engine.connect().execute(select(deliveries_table.c.attempts, deliveries_table.c.email)).all()
     assert sorted(e for a, e in retried if a == 2) == sorted(addresses[::4])
 
 
@@ -192,13 +196,14 @@ def test_suppressed_and_removed_subscribers_are_skipped_on_resume(
     config = config_of(cli)
     engine = engine_for(config)
     # A half-done campaign: rows exist, nothing sent; then one unsubscribes and one leaves the list.
-    from newsletter.content import issue_for, resolve_article
-    from newsletter.subscribers import iter_subscribers
+    from newsletter.content.articles import resolve_article
+    from newsletter.content.issue import issue_for
+    from newsletter.content.subscribers import iter_subscribers
 
     issue = issue_for(resolve_article(TLS, config.path("issues")))
-    campaign = store.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title)
-    store.add_subscribers(
-        engine, campaign.id, store.begin_run(engine, campaign.id), iter_subscribers(config.path("subscribers"))
+    campaign = campaigns.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title)
+    deliveries.add_subscribers(
+        engine, campaign.id, campaigns.begin_run(engine, campaign.id), iter_subscribers(config.path("subscribers"))
     )
     suppress(engine, addresses[0], "unsubscribed")
     write_list(folder, 9)  # the last address left the list
@@ -242,15 +247,15 @@ def test_wrong_credentials_clear_error_nothing_sent(cli: Cli, folder: Path) -> N
 
 def test_second_sender_is_refused_while_a_live_one_holds_the_lock(cli: Cli, folder: Path) -> None:
     engine = engine_for(config_of(cli))
-    store.acquire_lock(engine, "2026-11-23-welcome", "elsewhere:1:abc")
+    assert Lock(engine, "campaign:2026-11-23-welcome").try_acquire()
     with engine.begin() as conn:  # held by a live process: this one (the test runner)
-        conn.execute(update(store.campaign_locks).values(pid=os.getpid()))
+        conn.execute(update(locks).values(pid=os.getpid()))
     result = cli("send", "latest", "--yes")
     assert result.exit_code == 2
     assert f"campaign 2026-11-23-welcome is being sent by pid {os.getpid()}" in result.stderr
     assert not (folder / "outbox" / "2026-11-23-welcome").exists()
     with engine.begin() as conn:  # a holder that died: taken over
-        conn.execute(update(store.campaign_locks).values(pid=2**22 + 12345))
+        conn.execute(update(locks).values(pid=2**22 + 12345))
     assert cli("send", "latest", "--yes").exit_code == 0
 
 

@@ -56,21 +56,21 @@ def recorded_sent(cli: Cli) -> set[str]:
     """Addresses recorded as sent: in the state database, or in a journal a killed run left."""
     from sqlalchemy import select
 
-    from newsletter import store
-    from newsletter.db import engine_for
-    from newsletter.journal import read_journal
+    from newsletter.send.journal import read_journal
+    from newsletter.state.engine import engine_for
+    from newsletter.state.schema import deliveries
 
     from .test_send import config_of
 
     config = config_of(cli)
     engine = engine_for(config)
-    d = store.deliveries.c
+    d = deliveries.c
     with engine.connect() as conn:
         emails = dict(conn.execute(select(d.id, d.email)).all())
-        sent = {emails[i] for i in conn.execute(select(d.id).where(d.status == store.SENT)).scalars()}
+        sent = {emails[i] for i in conn.execute(select(d.id).where(d.status == "sent")).scalars()}
     journals = list(config.path("state").resolve().parent.glob("*.journal-*"))
     for path in journals:
-        sent |= {emails[o.delivery_id] for o in read_journal(path) if o.status == store.SENT}
+        sent |= {emails[o.delivery_id] for o in read_journal(path) if o.status == "sent"}
     return sent
 
 

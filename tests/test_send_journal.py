@@ -8,28 +8,33 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from newsletter import journal, store
-from newsletter.campaign import current_counts, journal_for, replay_journal
-from newsletter.content import issue_for, resolve_article
-from newsletter.db import dispose_all, engine_for
-from newsletter.journal import Journal, Outcome, read_journal
-from newsletter.subscribers import iter_subscribers
-from newsletter.suppressions import reason_for
+from newsletter.content.articles import resolve_article
+from newsletter.content.issue import issue_for
+from newsletter.content.subscribers import iter_subscribers
+from newsletter.send import journal
+from newsletter.send.journal import Journal, read_journal
+from newsletter.send.recording import current_counts, journal_for, replay_journal
+from newsletter.state import campaigns, deliveries
+from newsletter.state.campaigns import CampaignRow
+from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.outcomes import Outcome, OutcomeRecorder
+from newsletter.state.schema import deliveries as deliveries_table
+from newsletter.state.suppressions import reason_for
 
 from .conftest import Cli
 from .smtpd import SmtpServer
 from .test_send import FAST, TLS, config_of, counts, write_list
 
 
-def open_campaign(cli: Cli) -> tuple[store.CampaignRow, dict[str, int]]:
+def open_campaign(cli: Cli) -> tuple[CampaignRow, dict[str, int]]:
     """A campaign with its delivery rows, nothing sent: what a run killed right after the import leaves."""
     config = config_of(cli)
     engine = engine_for(config)
     issue = issue_for(resolve_article(TLS, config.path("issues")))
-    campaign = store.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title)
-    run = store.begin_run(engine, campaign.id)
-    store.add_subscribers(engine, campaign.id, run, iter_subscribers(config.path("subscribers")))
-    d = store.deliveries.c
+    campaign = campaigns.create_campaign(engine, issue.key, issue.content_hash, 1, issue.subject, issue.title)
+    run = campaigns.begin_run(engine, campaign.id)
+    deliveries.add_subscribers(engine, campaign.id, run, iter_subscribers(config.path("subscribers")))
+    d = deliveries_table.c
     with engine.connect() as conn:
         ids = dict(conn.execute(select(d.email, d.id).where(d.campaign_id == campaign.id)).all())
     return campaign, ids
@@ -81,9 +86,9 @@ def test_replay_is_idempotent_keeps_the_last_outcome_per_row_and_suppresses(cli:
         path.write_bytes(data)
         assert replay_journal(config, engine, campaign) == 3
         assert not path.exists()
-    d = store.deliveries.c
+    d = deliveries_table.c
     with engine.connect() as conn:
-        rows = {r.id: r for r in conn.execute(select(store.deliveries).where(d.id.in_([first, second])))}
+        rows = {r.id: r for r in conn.execute(select(deliveries_table).where(d.id.in_([first, second])))}
     assert (rows[first].status, rows[first].attempts, rows[first].last_reply) == ("sent", 2, "250 queued")
     assert rows[first].sent_at == lines[1].when
     assert (rows[second].status, rows[second].attempts) == ("failed", 1)
@@ -131,8 +136,8 @@ def test_invalid_rows_are_skipped_and_the_send_says_how_many_and_where(
     assert counts(cli) == {"sent": 3}
 
 
-def test_the_core_path_records_the_same_as_the_sqlite_fast_path(cli: Cli, folder: Path) -> None:
-    """record_outcomes (SQLAlchemy Core, what a PostgreSQL URL would use) against the raw SQLite recorder."""
+def test_a_row_retried_within_a_batch_keeps_its_last_outcome(cli: Cli, folder: Path) -> None:
+    """Two batches recorded apart write the same values for the same outcomes (absolute, replayable)."""
     write_list(folder, 4, cli)
     campaign, ids = open_campaign(cli)
     engine = engine_for(config_of(cli))
@@ -141,9 +146,11 @@ def test_the_core_path_records_the_same_as_the_sqlite_fast_path(cli: Cli, folder
         [Outcome(a, "deferred", 1, 1_800_000_000.25, "451 busy"), Outcome(a, "sent", 2, 1_800_000_001.5, "250 ok")],
         [Outcome(c, "deferred", 1, 1_800_000_000.25, "451 busy"), Outcome(c, "sent", 2, 1_800_000_001.5, "250 ok")],
     ]
-    store.OutcomeRecorder(engine, campaign.key).record(batches[0] + [Outcome(b, "failed", 1, 1e9, "550 no", True)])
-    store.record_outcomes(engine, batches[1] + [Outcome(d, "failed", 1, 1e9, "550 no", True)], campaign.key)
-    cols = store.deliveries.c
+    recorder = OutcomeRecorder(engine, campaign.key)
+    recorder.record(batches[0] + [Outcome(b, "failed", 1, 1e9, "550 no", True)])
+    recorder.record(batches[1] + [Outcome(d, "failed", 1, 1e9, "550 no", True)])
+    recorder.close()
+    cols = deliveries_table.c
     with engine.connect() as conn:
         rows = {
             r.id: r[1:]

@@ -15,9 +15,10 @@ from pathlib import Path
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import load_config
-from newsletter.db import dispose_all, engine_for
-from newsletter.subscribers import AddressChecker, ListReport, iter_subscribers, recipients
-from newsletter.suppressions import reason_for, suppress
+from newsletter.content.addresses import AddressChecker
+from newsletter.content.subscribers import ListReport, iter_subscribers
+from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.suppressions import reason_for, suppress, suppressed_addresses
 
 from .conftest import Cli
 from .smtpd import SmtpServer
@@ -225,7 +226,10 @@ def test_recipients_exclude_the_suppression_list(cli: Cli) -> None:
     config = load_config(cli.folder / "newsletter.toml", env={**os.environ, **cli.env})
     suppress(engine_for(config), "GRACE@example.org", "bounced")
     report = ListReport(config.path("subscribers"))
-    assert [s.email for s in recipients(config, report=report)] == ["ada@example.com"]
+    suppressed = suppressed_addresses(engine_for(config))
+    assert [s.email for s in iter_subscribers(config.path("subscribers"), report=report, suppressed=suppressed)] == [
+        "ada@example.com"
+    ]
     assert report.suppressed == 1 and reason_for(engine_for(config), "grace@example.org") == "bounced"
 
 

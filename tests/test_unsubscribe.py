@@ -22,10 +22,10 @@ import pytest
 import uvicorn
 
 from newsletter.config import Config, load_config
-from newsletter.db import engine_for
-from newsletter.message import list_id
-from newsletter.suppressions import reason_for, suppress
-from newsletter.unsubscribe import base_url_warnings, make_token, read_token, require_secret_for_list
+from newsletter.render.mime import list_id
+from newsletter.render.unsubscribe import base_url_warnings, make_token, read_token, require_secret_for_list
+from newsletter.state.engine import engine_for
+from newsletter.state.suppressions import reason_for, suppress
 from newsletter.web.public import create_app
 
 from .conftest import Cli, write_article

@@ -9,12 +9,15 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..config import Config, load_config
-from ..errors import NewsletterError
+from ..errors import NewsletterError, StateError, one_line
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 T = TypeVar("T")
 
@@ -36,6 +39,12 @@ class Group(click.Group):
             return super().invoke(ctx)
         except NewsletterError as exc:
             raise UserError(str(exc), exc.exit_code) from None
+        except Exception as exc:
+            if not type(exc).__module__.startswith("sqlalchemy"):
+                raise
+            # A database failure mid-command: one line, never SQLAlchemy's multi-line text.
+            error = StateError(f"the state database failed ({one_line(getattr(exc, 'orig', None) or exc)})")
+            raise UserError(str(error), error.exit_code) from None
         except KeyboardInterrupt:
             click.echo("newsletter: interrupted", err=True)
             ctx.exit(130)
@@ -66,9 +75,20 @@ def warn(message: str) -> None:
     click.secho(f"warning: {message}", fg="yellow", err=True)
 
 
+def note(message: str) -> None:
+    click.echo(f"newsletter: {message}", err=True)
+
+
+def engine(config: Config) -> Engine:
+    """The state database, created or upgraded on first use (an upgrade is said in one line)."""
+    from ..state.engine import engine_for
+
+    return engine_for(config, notice=note)
+
+
 def warn_about_setup(config: Config) -> None:
     """Set-up warnings (an http:// base_url, a short secret) that commands producing mail print once."""
-    from ..unsubscribe import base_url_warnings
+    from ..render.unsubscribe import base_url_warnings
 
     for message in base_url_warnings(config):
         warn(message)
@@ -97,4 +117,4 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`.
-from . import content_cmds, preview_cmds, schedule_cmds, send_cmds, subscribers_cmds  # noqa: E402, F401
+from . import content_cmds, db_cmds, preview_cmds, schedule_cmds, send_cmds, subscribers_cmds  # noqa: E402, F401

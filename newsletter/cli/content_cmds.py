@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from ..build import build_issue
-from ..content import issue_for, resolve_article
-from ..scaffold import init_folder
-from ..testsend import send_test
+from ..content.articles import resolve_article
+from ..content.issue import issue_for
+from ..render.build import build_issue
+from ..send.testsend import send_test
 from . import State, app, pass_state, run, warn, warn_about_setup
+from .scaffold import init_folder
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`preview`: the local preview server with live reload (issue 3)."""
+"""`preview`: the local preview server with live reload."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""`digest` and `schedule`: the weekly digest (issue 6).
+"""`digest` and `schedule`: the weekly digest.
 
-The work lives in digest.py (what, and sending it once) and schedule.py (when); these commands only
+The work lives in digest/ (what a digest holds, when it runs, sending it once); these commands only
 parse options and print. `--now`/`--now-at` are hidden: tests use them to pretend a time so a run is
 seconds away instead of days.
 """
@@ -14,11 +14,15 @@ import sys
 
 import click
 
-from ..db import engine_for
-from ..digest import DigestRunner, due_run, issue_for_digest, plan_digest, record_for
+from ..config import Config
+from ..digest.clock import Clock, format_both
+from ..digest.cron import crontab_for
+from ..digest.plan import due_run, issue_for_digest, plan_digest
+from ..digest.runner import DigestRunner
+from ..digest.scheduler import DigestScheduler
 from ..errors import NewsletterError
-from ..schedule import Clock, DigestScheduler, ScheduleSettings, format_both, schedule_settings
-from . import State, app, pass_state
+from ..state.digests import record_for
+from . import State, app, engine, pass_state
 
 
 def _parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
@@ -30,11 +34,12 @@ def _parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
     return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
 
 
-def make_clock(settings: ScheduleSettings, now: str | None, now_at: float | None = None) -> Clock:
+def make_clock(config: Config, now: str | None, now_at: float | None = None) -> Clock:
     """The real clock, or (hidden --now, for tests) one that pretends a time."""
+    tz = config.schedule.timezone
     if now is None:
-        return Clock(settings.tz)
-    return Clock.pretending(settings.tz, _parse_moment(now, "--now", settings.tz), now_at)
+        return Clock(tz)
+    return Clock.pretending(tz, _parse_moment(now, "--now", tz), now_at)
 
 
 @app.command()
@@ -44,22 +49,21 @@ def make_clock(settings: ScheduleSettings, now: str | None, now_at: float | None
 def digest(state: State, since: str | None, now_text: str | None) -> None:
     """Show what the next digest would hold (titles, dates), without sending it."""
     config = state.config
-    settings = schedule_settings(config)
-    now = make_clock(settings, now_text, None).now()
-    since_at = _parse_moment(since, "--since", settings.tz) if since else None
-    run_time = due_run(config, now) or settings.crontab.next_after(now)
-    plan = plan_digest(config, now, since=since_at, run_time=run_time, settings=settings)
-    existing = record_for(engine_for(config), plan.key)
+    now = make_clock(config, now_text, None).now()
+    since_at = _parse_moment(since, "--since", config.schedule.timezone) if since else None
+    run_time = due_run(config, now) or crontab_for(config).next_after(now)
+    plan = plan_digest(config, now, since=since_at, run_time=run_time)
+    existing = record_for(engine(config), plan.key)
     when = format_both(run_time) if run_time else "never (the crontab has no future date)"
     click.echo(f"next digest: {plan.period}, {'due now' if run_time and run_time <= now else 'at'} {when}")
     if existing is not None:
         click.echo(f"  (digest {plan.period} was already sent; these articles wait for the next period)")
     click.echo(f"window: {plan.since:%Y-%m-%d %H:%M} to {plan.until:%Y-%m-%d %H:%M %Z} (articles published so far)")
     if not plan.articles:
-        action = "skipped (skip_if_empty)" if settings.skip_if_empty else "sent with no articles"
+        action = "skipped (skip_if_empty)" if config.schedule.skip_if_empty else "sent with no articles"
         click.echo(f"nothing new: the digest would be {action}")
         return
-    click.echo(f"subject: {issue_for_digest(config, plan, settings).subject}")
+    click.echo(f"subject: {issue_for_digest(config, plan).subject}")
     for article in plan.articles:
         click.echo(f"  {article.date:%Y-%m-%d}  {article.title}  ({article.slug})")
     click.echo(f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}")
@@ -101,15 +105,15 @@ def schedule(state: State, count: int | None, now_text: str | None, now_at: floa
     catch_up; resumes an interrupted send on start.
     """
     config = state.config
-    settings = schedule_settings(config)
-    clock = make_clock(settings, now_text, now_at)
+    clock = make_clock(config, now_text, now_at)
     if count is not None:
-        for run in settings.crontab.runs(clock.now(), count):
+        for run in crontab_for(config).runs(clock.now(), count):
             click.echo(f"{run:%a %Y-%m-%d %H:%M %Z}   {run.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC")
         return
     handler = _logging(clock)
     try:
-        scheduler = DigestScheduler(config, settings, DigestRunner(config), clock, max_runs=max_runs)
+        engine(config)  # created or upgraded before the first run, said in one line
+        scheduler = DigestScheduler(config, DigestRunner(config), clock, max_runs=max_runs)
         asyncio.run(scheduler.serve())
     finally:
         logging.getLogger("newsletter.schedule").removeHandler(handler)

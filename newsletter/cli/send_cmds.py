@@ -1,4 +1,4 @@
-"""`send` and `status`: campaigns to the whole list (issue 4).
+"""`send` and `status`: campaigns to the whole list.
 
 `send` is three steps: choose the issue, confirm (the only place that prompts), run the campaign.
 """
@@ -10,25 +10,24 @@ import sys
 
 import click
 
-from .. import store
-from ..campaign import (
-    CampaignResult,
-    CampaignStopped,
-    EditChoice,
-    Plan,
-    current_counts,
-    plan_campaign,
-    run_campaign,
-    stop_on_signals,
-)
 from ..config import Config
-from ..content import Issue, issue_for, resolve_article
-from ..db import engine_for
-from ..digest import DigestOutcome, due_run, next_digest, send_digest
-from ..errors import NewsletterError
-from ..progress import reporter_for
-from ..schedule import format_both, schedule_settings
-from . import State, app, pass_state, run, warn_about_setup
+from ..content.articles import resolve_article
+from ..content.issue import Issue, issue_for
+from ..digest.clock import format_both
+from ..digest.cron import crontab_for
+from ..digest.plan import due_run, next_digest
+from ..digest.runner import DigestOutcome, send_digest
+from ..errors import CampaignStopped, NewsletterError
+from ..send.campaign import run_campaign, stop_on_signals
+from ..send.plan import EditChoice, Plan, plan_campaign
+from ..send.progress import reporter_for
+from ..send.recording import current_counts
+from ..send.result import CampaignResult
+from ..state import campaigns, deliveries
+from ..state.campaigns import lock_name
+from ..state.lock import Lock
+from ..state.statuses import CampaignStatus, DeliveryStatus, RunDecision
+from . import State, app, engine, pass_state, run, warn_about_setup
 from .schedule_cmds import make_clock
 
 INTERRUPTED_EXIT = 130
@@ -134,11 +133,10 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
     With --if-due (the cron alternative to `newsletter schedule`) only when a scheduled run time
     has passed within catch_up and its period's digest has not gone out; otherwise it says so.
     """
-    settings = schedule_settings(config)
-    now = make_clock(settings, now_text).now()
+    now = make_clock(config, now_text).now()
     run_time = due_run(config, now) if if_due else None
     if if_due and run_time is None:
-        nxt = settings.crontab.next_after(now)
+        nxt = crontab_for(config).next_after(now)
         click.echo(f"no digest due (next run: {format_both(nxt) if nxt else 'never'})")
         return
     issue = next_digest(config, now)
@@ -162,10 +160,10 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
 
     outcome = run(go())
     click.echo(outcome.message)
-    if outcome.status == "stopped":
+    if outcome.status == RunDecision.STOPPED:
         click.echo("run `newsletter send --digest` again to resume", err=True)
         sys.exit(INTERRUPTED_EXIT)
-    if outcome.status == "locked":
+    if outcome.status == RunDecision.LOCKED:
         sys.exit(1)
 
 
@@ -224,11 +222,11 @@ def send(
 def status(state: State, issue: str | None) -> None:
     """Campaigns with their counts and last errors (all, or one ISSUE's)."""
     config = state.config
-    engine = engine_for(config)
+    db = engine(config)
     key = None
     if issue is not None:
-        key = issue if store.campaigns_for(engine, issue) else choose_issue(config, issue).key
-    rows = store.campaigns_for(engine, key)
+        key = issue if campaigns.campaigns_for(db, issue) else choose_issue(config, issue).key
+    rows = campaigns.campaigns_for(db, key)
     if not rows:
         click.echo(f"no campaign for {key} yet" if key else "no campaigns yet")
         return
@@ -237,16 +235,22 @@ def status(state: State, issue: str | None) -> None:
         total = sum(counts.values())
         parts = ", ".join(
             f"{counts.get(s, 0):,} {s}"
-            for s in (store.SENT, store.FAILED, store.DEFERRED, store.PENDING, store.SKIPPED)
-            if counts.get(s, 0) or s == store.SENT
+            for s in (
+                DeliveryStatus.SENT,
+                DeliveryStatus.FAILED,
+                DeliveryStatus.DEFERRED,
+                DeliveryStatus.PENDING,
+                DeliveryStatus.SKIPPED,
+            )
+            if counts.get(s, 0) or s == DeliveryStatus.SENT
         )
         round_ = f" (resend {c.round - 1})" if c.round > 1 else ""
         click.echo(
             f"{c.key} [{c.content_hash}]{round_}: {c.status}; {parts} of {total:,}; "
             f"{c.runs} run(s), last {c.updated_at:%Y-%m-%d %H:%M} UTC"
         )
-        holder = store.lock_holder(engine, c.key)
-        if holder and c.status == store.SENDING:
-            click.echo(f"  being sent now by pid {holder[1]} on {holder[0]}")
-        for email, state_, reply in store.last_errors(engine, c.id, 5 if key else 2):
+        holder = Lock(db, lock_name(c.key)).holder()
+        if holder and c.status == CampaignStatus.SENDING:
+            click.echo(f"  being sent now by pid {holder.pid} on {holder.host}")
+        for email, state_, reply in deliveries.last_errors(db, c.id, 5 if key else 2):
             click.echo(f"  {state_} {email}: {reply}")

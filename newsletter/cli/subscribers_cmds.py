@@ -1,4 +1,4 @@
-"""`subscribers ...` and `serve`: the list and the public unsubscribe endpoint (issue 5)."""
+"""`subscribers ...` and `serve`: the list and the public unsubscribe endpoint."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from typing import TextIO
 import click
 
 from ..config import Config
-from ..db import engine_for
+from ..content.addresses import normalize_address
+from ..content.subscribers import STATUSES, ListReport, Subscriber, iter_rows
 from ..errors import NewsletterError
-from ..subscribers import STATUSES, ListReport, Subscriber, iter_rows, normalize_address
-from ..suppressions import REASONS, counts_by_reason, reason_for, suppress, suppression_reasons, unsuppress
-from ..unsubscribe import base_url_warnings
-from . import State, app, pass_state, warn
+from ..render.unsubscribe import base_url_warnings
+from ..state.statuses import SuppressionReason
+from ..state.suppressions import counts_by_reason, reason_for, suppress, suppression_reasons, unsuppress
+from . import State, app, engine, pass_state, warn
+
+REASONS = tuple(reason.value for reason in SuppressionReason)
 
 
 def _effective(subscriber: Subscriber, reasons: dict[str, str]) -> str:
@@ -46,7 +49,7 @@ def check(state: State) -> None:
     for _ in iter_rows(report.path, report=report):
         pass
     _report_problems(report)
-    reasons = counts_by_reason(engine_for(config))
+    reasons = counts_by_reason(engine(config))
     suppressed = sum(reasons.values())
     click.echo(
         report.summary() + (f"; {suppressed:,} addresses suppressed in the state database" if suppressed else "")
@@ -67,7 +70,7 @@ def check(state: State) -> None:
 def list_cmd(state: State, wanted: str | None) -> None:
     """Print email, name and effective status of every valid row (tab-separated)."""
     config = state.config
-    reasons = suppression_reasons(engine_for(config))
+    reasons = suppression_reasons(engine(config))
     report = ListReport(config.path("subscribers"))
     for subscriber in iter_rows(report.path, report=report):
         status = _effective(subscriber, reasons)
@@ -82,16 +85,16 @@ def list_cmd(state: State, wanted: str | None) -> None:
 def stats(state: State) -> None:
     """Counts by effective status, invalid rows, and suppressions by reason."""
     config = state.config
-    engine = engine_for(config)
-    reasons = suppression_reasons(engine)
+    db = engine(config)
+    reasons = suppression_reasons(db)
     report = ListReport(config.path("subscribers"))
     counts: Counter[str] = Counter(_effective(s, reasons) for s in iter_rows(report.path, report=report))
     click.echo(f"{report.path}: {report.rows:,} rows")
     for status in STATUSES:
         click.echo(f"  {status:<13} {counts[status]:>9,}")
     click.echo(f"  {'invalid':<13} {report.invalid:>9,}")
-    by_reason = counts_by_reason(engine)
-    click.echo(f"suppression list ({config.path('state')}): {sum(by_reason.values()):,} addresses")
+    by_reason = counts_by_reason(db)
+    click.echo(f"suppression list ({config.state_shown}): {sum(by_reason.values()):,} addresses")
     for reason in REASONS:
         click.echo(f"  {reason:<13} {by_reason.get(reason, 0):>9,}")
     if report.invalid:
@@ -116,12 +119,12 @@ def unsubscribe(state: State, email: str, reason: str) -> None:
     """Add EMAIL to the suppression list: no send will reach it, whatever the CSV says."""
     config = state.config
     address = normalize_address(email, "EMAIL")
-    engine = engine_for(config)
-    existing = reason_for(engine, address)
+    db = engine(config)
+    existing = reason_for(db, address)
     if existing:
         click.echo(f"{address} is already suppressed ({existing}); nothing changed")
         return
-    suppress(engine, address, reason, "by the command line")  # type: ignore[arg-type]
+    suppress(db, address, SuppressionReason(reason), "by the command line")
     row = _find(config.path("subscribers"), address)
     where = f"line {row.line} of {config.path('subscribers')}" if row else "not on the list; kept for the future"
     click.echo(f"{address}: suppressed ({reason}); {where}")
@@ -134,7 +137,7 @@ def resubscribe(state: State, email: str) -> None:
     """Remove EMAIL from the suppression list (the CSV's own status still applies)."""
     config = state.config
     address = normalize_address(email, "EMAIL")
-    if not unsuppress(engine_for(config), address):
+    if not unsuppress(engine(config), address):
         click.echo(f"{address} was not suppressed; nothing changed")
     else:
         click.echo(f"{address}: removed from the suppression list")
@@ -146,7 +149,7 @@ def resubscribe(state: State, email: str) -> None:
 
 
 def _export(config: Config, out: TextIO) -> ListReport:
-    reasons = suppression_reasons(engine_for(config))
+    reasons = suppression_reasons(engine(config))
     report = ListReport(config.path("subscribers"))
     writer: csv.DictWriter[str] | None = None
     for subscriber in iter_rows(report.path, report=report):

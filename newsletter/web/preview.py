@@ -1,7 +1,7 @@
 """The local preview server (`newsletter preview`): Starlette routes around the render and send-test code.
 
 Pages are rendered server-side (Jinja2, autoescaped); `preview.js` listens to /events and swaps in
-the fresh page when a watched file changes. The "Send test" form calls `testsend.send_test`, the
+the fresh page when a watched file changes. The "Send test" form calls `send.testsend.send_test`, the
 same function as the CLI, behind a Host allowlist, a same-origin check and a CSRF token.
 """
 
@@ -28,10 +28,12 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from ..config import Config
-from ..content import Issue, issue_for, resolve_article
+from ..content.articles import resolve_article
+from ..content.issue import Issue, issue_for
+from ..digest.plan import next_digest
 from ..errors import DeliveryError, NewsletterError
-from ..lint import GMAIL_CLIP_BYTES
-from ..testsend import send_test
+from ..render.lint import GMAIL_CLIP_BYTES
+from ..send.testsend import send_test
 from .preview_render import Preview, Previewer
 from .preview_watch import Hub, watch
 
@@ -92,8 +94,6 @@ class PreviewApp:
         """A fresh Issue for a send: the article file as it is now, or the next digest."""
         config = self.previewer.config
         if key == DIGEST_KEY:
-            from ..digest import next_digest  # type: ignore[import-not-found]  # present with the digest feature
-
             issue: Issue | None = next_digest(config, dt.datetime.now())
             if issue is None:
                 raise NewsletterError("no digest to send: no articles in the digest window")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import importlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +17,14 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from ..config import Config, load_config
-from ..content import Article, Issue, article_paths, issue_for, resolve_article
+from ..content.articles import Article, article_paths, resolve_article
+from ..content.issue import Issue, issue_for
+from ..content.subscribers import sample_subscriber
+from ..digest.plan import next_digest
 from ..errors import ConfigError, NewsletterError
-from ..lint import GMAIL_CLIP_BYTES
-from ..message import MessageFactory
-from ..render import render_issue, template_files
-from ..subscribers import sample_subscriber
+from ..render.issue import render_issue, template_files
+from ..render.lint import GMAIL_CLIP_BYTES
+from ..render.mime import MessageFactory
 
 Stat = tuple[str, int, int, int]
 
@@ -102,7 +103,7 @@ def preview_of(config: Config, issue: Issue) -> Preview:
 
 
 class Previewer:
-    """The preview's state: config (reloadable), render cache, and the digest when that feature exists."""
+    """The preview's state: config (reloadable), render cache, and the next digest."""
 
     def __init__(self, config: Config, env: Mapping[str, str] | None = None) -> None:
         self._config = config
@@ -192,16 +193,9 @@ class Previewer:
         entries.sort(key=lambda e: (e.date is None, e.date or dt.datetime.min, e.slug), reverse=True)
         return entries, ""
 
-    # -- digest (newsletter/digest.py, when present) ----------------------------------------
+    # -- digest ---------------------------------------------------------------------------
     def digest(self, now: dt.datetime | None = None) -> Preview | None:
-        """The next weekly digest, when the digest feature is installed and has articles to send."""
-        try:
-            module = importlib.import_module("newsletter.digest")
-        except ImportError:
-            return None
-        next_digest = getattr(module, "next_digest", None)
-        if next_digest is None:
-            return None
+        """The next digest, when it has articles to send."""
         try:
             config = self.config
             issue = next_digest(config, now or dt.datetime.now())

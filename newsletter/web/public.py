@@ -11,11 +11,10 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,13 +22,15 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..config import Config
-from ..content import article_paths, issue_for, load_article
-from ..db import engine_for
+from ..content.articles import article_paths, load_article
+from ..content.issue import issue_for
 from ..errors import NewsletterError
-from ..message import list_id
-from ..render import render_issue, template_files
-from ..suppressions import reason_for, suppress, unsuppress
-from ..unsubscribe import read_token
+from ..render.issue import render_issue, template_files
+from ..render.mime import list_id
+from ..render.unsubscribe import read_token
+from ..state.engine import engine_for, ping
+from ..state.statuses import SuppressionReason
+from ..state.suppressions import reason_for, suppress, unsuppress
 
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # Values the web archive fills in where an email has the subscriber's: nothing personal.
@@ -102,12 +103,8 @@ class PublicSite:
     # --- endpoints -----------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
-        def ping() -> None:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
         try:
-            await run_in_threadpool(ping)
+            await run_in_threadpool(ping, self.engine)
         except Exception as exc:  # any database failure means "not healthy"
             return PlainTextResponse(f"state database unavailable: {type(exc).__name__}\n", status_code=503)
         return PlainTextResponse("ok\n", headers=_COMMON_HEADERS)
@@ -144,7 +141,7 @@ class PublicSite:
             how = "unreadable body"
         found = read_token(self.secret, request.path_params["token"])
         detail = f"{how} via {found[0] if found else self.list_id} at {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
-        await run_in_threadpool(suppress, self.engine, email, "unsubscribed", detail)
+        await run_in_threadpool(suppress, self.engine, email, SuppressionReason.UNSUBSCRIBED, detail)
         return self.page("unsubscribed.html", title="Unsubscribed", email=email, token=request.path_params["token"])
 
     async def resubscribe(self, request: Request) -> Response:
@@ -155,7 +152,7 @@ class PublicSite:
         reason = await run_in_threadpool(reason_for, self.engine, email)
         if reason in _BLOCKED:
             return self.page("resubscribed.html", title="Resubscribe", email=email, blocked=_BLOCKED[reason])
-        await run_in_threadpool(unsuppress, self.engine, email, "unsubscribed")
+        await run_in_threadpool(unsuppress, self.engine, email, SuppressionReason.UNSUBSCRIBED)
         return self.page(
             "resubscribed.html", title="Resubscribed", email=email, blocked="", token=request.path_params["token"]
         )
@@ -248,7 +245,3 @@ def serve(config: Config, host: str, port: int) -> None:
         server_header=False,
         log_level="info",
     )
-
-
-def templates_folder() -> Path:
-    return Path(__file__).parent / "public_templates"

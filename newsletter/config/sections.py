@@ -1,0 +1,171 @@
+"""The typed sections of newsletter.toml, with their built-in defaults.
+
+Every value here is already parsed: paths are Paths, durations timedeltas, the time zone a tzinfo,
+the crontab a validated `CronExpr`, the digest subject a compiled sandboxed template. Nothing later
+parses a setting again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Literal
+
+from .schedule import CronExpr, SubjectTemplate, local_zone
+
+
+@dataclass(frozen=True)
+class NewsletterSection:
+    name: str = "Privacy Notes"
+    # "Display Name <address>" or a bare address.
+    from_: str = "Privacy Notes <newsletter@example.com>"
+    reply_to: str = ""
+    base_url: str = ""
+    postal_address: str = "Privacy Notes, 1 Example Street, 10115 Berlin, Germany"
+    language: str = "en"
+    # Defaults to "<slug of name>.<domain of from>"; RFC 2919.
+    list_id: str = ""
+    # Optional mailto: for List-Unsubscribe in addition to the HTTPS one-click URL.
+    unsubscribe_mailto: str = ""
+    # The subscriber shown in previews and written to the sample .eml.
+    sample_email: str = ""
+    sample_name: str = "Ada Reader"
+
+    @property
+    def from_address(self) -> str:
+        return parseaddr(self.from_)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.from_address.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class PathsSection:
+    issues: Path = Path("issues")
+    templates: Path = Path("templates")
+    subscribers: Path = Path("subscribers.csv")
+    # A file path (SQLite) or a postgresql:// URL.
+    state: str = "newsletter.db"
+    outbox: Path = Path("outbox")
+    build: Path = Path("build")
+
+
+@dataclass(frozen=True)
+class DeliverySection:
+    backend: Literal["outbox", "smtp"] = "outbox"
+
+
+@dataclass(frozen=True)
+class SmtpSection:
+    host: str = "localhost"
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    timeout: float = 30.0
+    # Sending-engine knobs (used by `newsletter send`).
+    connections: int = 4
+    rate: float = 0.0
+    max_per_hour: int = 0
+    max_attempts: int = 5
+    retry_base_delay: float = 2.0
+    max_failure_ratio: float = 0.5
+    failure_ratio_min_sample: int = 20
+
+
+@dataclass(frozen=True)
+class ScheduleSection:
+    cron: CronExpr = field(default_factory=lambda: CronExpr.parse("0 9 * * mon"))
+    timezone: dt.tzinfo = field(default_factory=local_zone)
+    catch_up: dt.timedelta = dt.timedelta(hours=12)
+    skip_if_empty: bool = True
+    subject: SubjectTemplate = field(
+        default_factory=lambda: SubjectTemplate.compile("{{ newsletter.name }}: week {{ week }}")
+    )
+    lookback: dt.timedelta = dt.timedelta(days=7)
+    content: Literal["summary", "full"] = "summary"
+
+    @property
+    def tz_name(self) -> str:
+        return str(getattr(self.timezone, "key", self.timezone))
+
+
+@dataclass(frozen=True)
+class PreviewSection:
+    host: str = "127.0.0.1"
+    port: int = 8025
+
+
+@dataclass(frozen=True)
+class ServeSection:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Proxies whose X-Forwarded-For/-Proto are trusted (uvicorn's forwarded_allow_ips): the reverse proxy.
+    forwarded_allow_ips: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Config:
+    newsletter: NewsletterSection = field(default_factory=NewsletterSection)
+    paths: PathsSection = field(default_factory=PathsSection)
+    delivery: DeliverySection = field(default_factory=DeliverySection)
+    smtp: SmtpSection = field(default_factory=SmtpSection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    preview: PreviewSection = field(default_factory=PreviewSection)
+    serve: ServeSection = field(default_factory=ServeSection)
+    # Folder that relative paths are resolved against (the config file's folder).
+    root: Path = Path(".")
+    # The file it came from, or None when running on built-in defaults.
+    source: Path | None = None
+    smtp_password: str = field(default="", repr=False)
+    secret_key: str = field(default="", repr=False)
+
+    @property
+    def where(self) -> str:
+        """How errors name the configuration: its file, or the built-in defaults."""
+        return str(self.source) if self.source else "built-in defaults"
+
+    def path(self, name: str) -> Path:
+        """An entry of [paths], resolved against the config file's folder."""
+        value = getattr(self.paths, name)
+        value = Path(value)
+        return value if value.is_absolute() else self.root / value
+
+    @property
+    def state_is_url(self) -> bool:
+        return "://" in self.paths.state
+
+    @property
+    def state_url(self) -> str:
+        """The SQLAlchemy URL of the state database: a resolved SQLite file, or the PostgreSQL URL (psycopg)."""
+        if self.state_is_url:
+            scheme, rest = self.paths.state.split("://", 1)
+            return f"postgresql+psycopg://{rest}" if scheme in ("postgresql", "postgres") else self.paths.state
+        return f"sqlite:///{self.path('state').resolve()}"
+
+    @property
+    def state_dir(self) -> Path:
+        """Where files that belong with the state live (send journals): beside a SQLite file, else the root."""
+        return self.root.resolve() if self.state_is_url else self.path("state").resolve().parent
+
+    @property
+    def state_shown(self) -> str:
+        """The state database as messages name it: the file, or the URL without its password."""
+        if not self.state_is_url:
+            return str(self.path("state"))
+        scheme, rest = self.paths.state.split("://", 1)
+        userinfo, at, host = rest.rpartition("@")
+        return f"{scheme}://{userinfo.split(':', 1)[0]}{at}{host}" if at else self.paths.state
+
+
+SECTIONS: dict[str, type] = {
+    "newsletter": NewsletterSection,
+    "paths": PathsSection,
+    "delivery": DeliverySection,
+    "smtp": SmtpSection,
+    "schedule": ScheduleSection,
+    "preview": PreviewSection,
+    "serve": ServeSection,
+}

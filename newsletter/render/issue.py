@@ -1,0 +1,219 @@
+"""Issue -> RenderedIssue: Markdown, Jinja2 and premailer, once per issue.
+
+The result still holds per-subscriber markers (see personal.py); `personalize()` fills them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import markdown
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from markupsafe import Markup
+from premailer import Premailer
+
+from ..config import Config
+from ..content.articles import Article
+from ..content.issue import Issue
+from ..content.subscribers import read_columns
+from ..errors import TemplateProblem
+from .lint import lint
+from .personal import TABLE_KEY, Field, FieldTable, SubscriberProxy, default_filter, field_values, fill_text
+from .plaintext import Links, html_to_text
+from .theme import builtin_templates
+
+MARKDOWN_EXTENSIONS = ["extra", "smarty", "sane_lists"]
+# cssutils warns about every vendor property; silenced once here, not per call.
+logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
+_DOCTYPE = "<!DOCTYPE html>"
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """An issue rendered once: final HTML and text with per-subscriber markers."""
+
+    issue: Issue
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    fields: list[Field]
+    marker: re.Pattern[str]  # this render's per-subscriber markers (see personal.py)
+    warnings: list[str] = field(default_factory=list)
+
+    def personalize(self, subscriber: Mapping[str, str], unsubscribe_url: str) -> tuple[str, str]:
+        """(html, text) exactly as this subscriber receives them."""
+        values = field_values(self.fields, subscriber, unsubscribe_url)
+        return fill_text(self.html, self.marker, values, escape=True), fill_text(
+            self.text, self.marker, values, escape=False
+        )
+
+
+def markdown_to_html(body: str) -> str:
+    return markdown.markdown(body, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+
+
+def _date(value: dt.date | dt.datetime, fmt: str = "%-d %B %Y") -> str:
+    return value.strftime(fmt)
+
+
+def environment(config: Config) -> Environment:
+    """The Jinja2 environment: the folder's templates first, then the built-in theme.
+
+    One per templates folder, kept: compiled templates are reused across renders (the preview
+    renders on every save), and Jinja's auto_reload recompiles a template whose file changed.
+    """
+    return _environment(str(config.path("templates").resolve()))
+
+
+@functools.cache
+def _environment(templates: str) -> Environment:
+    loaders = [FileSystemLoader(templates), FileSystemLoader(str(builtin_templates()))]
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=select_autoescape(["html", "htm", "xml"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = _date
+    env.filters["default"] = env.filters["d"] = default_filter
+    return env
+
+
+def _location(exc: BaseException) -> str:
+    """'templates/email.html:12' from a template error's traceback (Jinja maps frames to templates)."""
+    if isinstance(exc, TemplateSyntaxError):
+        return f"{_shown(exc.filename or exc.name or 'template')}:{exc.lineno}"
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith((".html", ".txt", ".css", ".htm")):
+            return f"{_shown(frame.filename)}:{frame.lineno}"
+    return "template"
+
+
+def _shown(filename: str) -> str:
+    """A template's path as the user would type it: relative to the working folder when inside it."""
+    path = Path(filename)
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return filename
+
+
+def _render(env: Environment, name: str, context: Mapping[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except TemplateNotFound as exc:
+        raise TemplateProblem(
+            f"{_location(exc)}: template {exc.name!r} not found in the templates folder nor the built-in "
+            f"theme; create it, or remove the include/extends that names it"
+        ) from None
+    except (TemplateError, AttributeError, TypeError, ValueError) as exc:
+        message = exc.message if isinstance(exc, TemplateError) else str(exc)
+        raise TemplateProblem(f"{_location(exc)}: {message}; fix the template") from None
+
+
+def inline_css(html: str) -> str:
+    """premailer: inline the stylesheet, keep @media rules (with !important) in a <style> block."""
+    inlined = Premailer(
+        html,
+        strip_important=False,
+        keep_style_tags=False,
+        remove_classes=False,
+        allow_network=False,
+        disable_validation=True,
+        cssutils_logging_level=logging.CRITICAL,
+    ).transform()
+    if not inlined.lstrip().lower().startswith("<!doctype"):
+        inlined = f"{_DOCTYPE}\n{inlined}"
+    return inlined
+
+
+def _entry(article: Article, links: Links, base_url: str) -> dict[str, Any]:
+    body_html = markdown_to_html(article.body)
+    return {
+        "article": article,
+        "html": Markup(body_html),
+        "text": html_to_text(body_html, links),
+        "summary_text": article.summary,
+        "url": f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else "",
+    }
+
+
+def render_issue(
+    issue: Issue, config: Config, columns: Iterable[str] | None = None, subject_prefix: str = ""
+) -> RenderedIssue:
+    """Render once: the expensive part of a send (Markdown, Jinja2, premailer).
+
+    `columns` are the list's CSV columns that templates may use as subscriber.<column>; by
+    default those of the configured list.
+    """
+    if columns is None:
+        columns = read_columns(config.path("subscribers"))
+    table = FieldTable()
+    env = environment(config)
+    links = Links()
+    base_url = config.newsletter.base_url.rstrip("/")
+    entries = [_entry(a, links, base_url) for a in issue.articles]
+    context: dict[str, Any] = {
+        "newsletter": config.newsletter,
+        "issue": issue,
+        "entries": entries,
+        "article": issue.articles[0] if issue.kind == "article" else None,
+        "body_html": entries[0]["html"] if issue.kind == "article" else Markup(""),
+        "body_text": entries[0]["text"] if issue.kind == "article" else "",
+        "subject": subject_prefix + issue.subject,
+        "preheader": issue.summary,
+        "subscriber": SubscriberProxy(table, columns),
+        TABLE_KEY: table,
+        "unsubscribe_url": table.placeholder(Field("unsubscribe_url")),
+        "view_online_url": f"{base_url}/archive/{issue.key}" if base_url else "",
+        "now": dt.datetime.now(),
+        **issue.extra,
+    }
+    name = "digest" if issue.kind == "digest" else "email"
+    html = inline_css(_render(env, f"{name}.html", context))
+    text = _render(env, f"{name}.txt", {**context, "links": links})
+    for template, output in ((f"{name}.html", html), (f"{name}.txt", text)):
+        if table.altered_marker(output):
+            raise TemplateProblem(
+                f"{template} (or a template it includes): a per-subscriber value (subscriber.<column> or "
+                f"unsubscribe_url) went through a filter other than `default`; it is filled in per subscriber "
+                f"after rendering: insert it as is, or with `| default(...)`"
+            )
+    text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    rendered = RenderedIssue(
+        issue=issue,
+        subject=subject_prefix + issue.subject,
+        preheader=issue.summary,
+        html=html,
+        text=text,
+        fields=table.fields,
+        marker=table.marker,
+    )
+    rendered.warnings.extend(lint(rendered))
+    return rendered
+
+
+def template_files(config: Config) -> list[Path]:
+    """Every template file the renderer may read (watched by the preview server)."""
+    folder = config.path("templates")
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []

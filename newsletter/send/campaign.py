@@ -1,0 +1,144 @@
+"""One send run of an issue to the whole list: resumable, rate-limited, never twice.
+
+The flow: render the issue once; take the issue's lock; replay the outcome journal a killed run
+may have left; stream the list into delivery rows (insert-or-update, so a resume also picks up new
+subscribers); read the rows still to send in pages; push them through the delivery pool; record
+each outcome before that connection takes its next message (recording.py). After a SIGKILL at most
+one accepted message per connection is unrecorded, so a rerun duplicates at most `connections`.
+
+`run_campaign` is the API (the CLI, the digest); it never prompts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+
+from ..config import Config
+from ..content.issue import Issue
+from ..content.subscribers import ListReport, iter_subscribers
+from ..errors import CampaignStopped
+from ..render.issue import render_issue
+from ..render.mime import MessageFactory
+from ..state import campaigns, deliveries
+from ..state.engine import engine_for, utcnow
+from ..state.lock import Lock
+from ..state.statuses import CampaignStatus, DeliveryStatus
+from . import dryrun
+from .plan import EditChoice, check_sendable, open_campaign
+from .progress import Reporter, SilentReporter
+from .recording import replay_journal
+from .result import CampaignResult
+from .sender import Sender
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set `stop`: in-flight messages finish and are recorded, nothing new starts."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_campaign(
+    config: Config,
+    issue: Issue,
+    *,
+    resend: bool = False,
+    dry_run: bool = False,
+    on_edit: EditChoice = "remaining",
+    stop: asyncio.Event | None = None,
+    reporter: Reporter | None = None,
+    handle_signals: bool = False,
+) -> CampaignResult:
+    """Send `issue` to every active, unsuppressed subscriber not yet sent; resume when interrupted.
+
+    `on_edit`: when an earlier version of the issue was partly sent, "remaining" sends this
+    version only to those who did not get the earlier one (no one gets two), "all" to everyone
+    on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked.
+    """
+    check_sendable(config, issue)
+    reporter = reporter or SilentReporter()
+    stop = stop or asyncio.Event()
+    engine = engine_for(config)
+    rendered = render_issue(issue, config)
+    if dry_run:
+        return dryrun.dry_run(config, engine, issue, rendered, resend)
+    lock = Lock(engine, campaigns.lock_name(issue.key))
+    lock.acquire_or_raise(f"campaign {issue.key}")
+    lost = asyncio.Event()
+    # Renewed in the background: a big list takes a while to import, and the lock must stay fresh.
+    lock.keep_renewed(on_lost=lost)
+    try:
+        campaign, earlier = open_campaign(engine, issue, resend, on_edit)
+        for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
+            replay_journal(config, engine, c)
+        run_started = utcnow()
+        run_no = campaigns.begin_run(engine, campaign.id)
+        report = ListReport(config.path("subscribers"))
+
+        def import_list() -> None:
+            deliveries.add_subscribers(
+                engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report)
+            )
+            deliveries.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
+            if on_edit == "remaining" and not resend:
+                deliveries.skip_already_received(engine, campaign.id, issue.key, issue.content_hash)
+            for old in earlier:
+                campaigns.set_status(engine, old.id, CampaignStatus.SUPERSEDED)
+
+        await asyncio.to_thread(import_list)
+        counts = deliveries.status_counts(engine, campaign.id)
+        result = CampaignResult(
+            key=issue.key,
+            content_hash=issue.content_hash,
+            round=campaign.round,
+            campaign_id=campaign.id,
+            to_send=counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.DEFERRED, 0),
+            already_sent=counts.get(DeliveryStatus.SENT, 0),
+        )
+        if report.invalid:
+            result.notes.append(report.skipped_message())
+        if earlier:
+            result.notes.append(
+                "the issue was edited after a partial send; this version goes "
+                + ("only to those who did not receive the earlier one" if on_edit == "remaining" else "to everyone")
+            )
+        factory = MessageFactory(rendered, config, message_key=campaign.message_key)
+        sender = Sender(config, engine, campaign, factory, result, reporter, stop, run_started)
+        watcher = asyncio.create_task(_watch_lock(lost, sender))
+        try:
+            with stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
+                await sender.run()
+        finally:
+            watcher.cancel()
+        counts = deliveries.status_counts(engine, campaign.id)
+        result.skipped = counts.get(DeliveryStatus.SKIPPED, 0)
+        result.remaining = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.DEFERRED, 0)
+        result.finished = deliveries.finish_if_complete(engine, campaign.id)
+        result.interrupted = stop.is_set() and not result.stopped and sender.pool_fatal is None
+        if sender.pool_fatal is not None:
+            result.stopped = str(sender.pool_fatal)
+            raise CampaignStopped(str(sender.pool_fatal), result)
+        if result.stopped:
+            raise CampaignStopped(result.stopped, result)
+        return result
+    finally:
+        await lock.aclose()
+
+
+async def _watch_lock(lost: asyncio.Event, sender: Sender) -> None:
+    await lost.wait()
+    sender.lock_lost()

@@ -1,0 +1,75 @@
+"""The SMTP transport over aiosmtplib: connect, STARTTLS or TLS, login, send; replies read by replies.py.
+
+aiosmtplib has no pipelining and no auto-reconnect: after a 421, a timeout or a drop the pool
+resets the transport and the next message opens a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiosmtplib
+
+from ..config import Config
+from .replies import classify, connect_error
+from .transport import Attempt, AttemptKind
+
+
+def client_for(config: Config) -> aiosmtplib.SMTP:
+    """A configured (not yet connected) client; one per connection."""
+    smtp = config.smtp
+    return aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.port,
+        timeout=smtp.timeout,
+        use_tls=smtp.security == "tls",
+        start_tls=smtp.security == "starttls",
+        username=smtp.username or None,
+        password=(config.smtp_password or None) if smtp.username else None,
+    )
+
+
+class SmtpTransport:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.client: aiosmtplib.SMTP | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.is_connected
+
+    def describe(self) -> str:
+        return f"smtp {self.config.smtp.host}:{self.config.smtp.port}"
+
+    async def open(self) -> None:
+        client = client_for(self.config)
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise connect_error(self.config, exc) from None
+        self.client = client
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> Attempt:
+        try:
+            if not self.connected:
+                client = client_for(self.config)
+                await client.connect()
+                self.client = client
+            assert self.client is not None
+            _refused, reply = await self.client.sendmail(sender, [recipient], data)
+        except Exception as exc:
+            return classify(exc, self.config)
+        return Attempt(AttemptKind.SENT, reply)
+
+    async def reset(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        self.client = None
+
+    async def close(self) -> None:
+        if self.client is not None and self.client.is_connected:
+            try:
+                await asyncio.wait_for(self.client.quit(), timeout=5)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                self.client.close()
+        self.client = None

@@ -1,0 +1,82 @@
+"""Test sends: one issue to any addresses, subject prefixed [TEST], no campaign recorded.
+
+The CLI's `send-test` and the preview's "Send test" button both call `send_test`; it goes through
+the same pool and transports as a list send (one connection, one attempt per address).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..config import Config
+from ..content.addresses import normalize_address
+from ..content.issue import Issue
+from ..content.subscribers import Subscriber, sample_subscriber
+from ..errors import DeliveryError, NewsletterError
+from ..render.issue import render_issue
+from ..render.mime import MessageFactory
+from .pool import DeliveryPool, Job
+from .ratelimit import RateLimiter
+from .transport import Attempt, AttemptKind
+from .transports import transport_for
+
+TEST_PREFIX = "[TEST] "
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Where one test message went: the transport and its answer (a server reply, a file)."""
+
+    recipient: str
+    detail: str
+
+
+async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> list[SendResult]:
+    """Render once, send to each address (personalized as the sample subscriber, with their address)."""
+    # The list's own rule: addresses it could send to (ASCII local parts), in its normal form.
+    recipients = [normalize_address(a, "--to") for a in addresses]
+    if not recipients:
+        raise NewsletterError("send-test needs at least one --to ADDRESS")
+    rendered = render_issue(issue, config, subject_prefix=TEST_PREFIX)
+    factory = MessageFactory(rendered, config)
+    sample = sample_subscriber(config)
+    _size, connect = transport_for(config, f"test-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    transport = connect()
+    answers: dict[int, Attempt] = {}
+
+    def build(job: Job) -> bytes:
+        subscriber = Subscriber(email=job.recipient, name=sample.name, fields={**sample.fields, "email": job.recipient})
+        return factory.build(subscriber)
+
+    def report(job: Job, attempt: Attempt, final: bool) -> None:
+        answers[job.id] = attempt
+
+    async def jobs():  # type: ignore[no-untyped-def]
+        for index, address in enumerate(recipients):
+            yield Job(id=index, recipient=address)
+
+    pool = DeliveryPool(
+        lambda: transport,
+        size=1,
+        sender=factory.envelope_from,
+        build=build,
+        report=report,
+        limiter=RateLimiter(0, 0),
+        max_attempts=1,
+        base_delay=0,
+        stop=asyncio.Event(),
+    )
+    await pool.run(jobs())
+    if pool.fatal is not None:
+        raise pool.fatal
+    results = []
+    for index, address in enumerate(recipients):
+        attempt = answers.get(index)
+        if attempt is None or attempt.kind != AttemptKind.SENT:
+            kind, reply = (attempt.kind, attempt.reply) if attempt else ("no", "not attempted")
+            raise DeliveryError(f"{address}: not delivered, {kind} failure ({reply})")
+        results.append(SendResult(address, f"{transport.describe()}: {attempt.reply}"))
+    return results

@@ -1,0 +1,126 @@
+"""Digest records (the articles frozen for each period) and the decisions taken for scheduled runs.
+
+A digest's articles are frozen (status pending, with their slugs) before its campaign starts and the
+record becomes sent when the campaign finishes; a crash in between leaves a pending record that the
+next run resumes with exactly those articles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+
+from .engine import insert, utcnow
+from .schema import digest_articles, digests, schedule_runs
+from .statuses import DigestStatus, RunDecision
+
+
+def naive_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    key: str
+    since: dt.datetime  # naive UTC
+    until: dt.datetime
+    status: DigestStatus
+    slugs: tuple[str, ...]
+
+
+def _records(engine: Engine, where: Any = None) -> list[DigestRecord]:
+    stmt = select(digests).order_by(digests.c.until)
+    if where is not None:
+        stmt = stmt.where(where)
+    with engine.connect() as conn:
+        rows = list(conn.execute(stmt))
+        slugs: dict[str, list[str]] = {}
+        for key, slug in conn.execute(
+            select(digest_articles.c.digest_key, digest_articles.c.slug).order_by(digest_articles.c.position)
+        ):
+            slugs.setdefault(key, []).append(slug)
+    return [DigestRecord(r.key, r.since, r.until, DigestStatus(r.status), tuple(slugs.get(r.key, ()))) for r in rows]
+
+
+def record_for(engine: Engine, key: str) -> DigestRecord | None:
+    found = _records(engine, digests.c.key == key)
+    return found[0] if found else None
+
+
+def pending_records(engine: Engine) -> list[DigestRecord]:
+    return _records(engine, digests.c.status == DigestStatus.PENDING)
+
+
+def included_slugs(engine: Engine) -> set[str]:
+    """Slugs in any earlier digest, sent or frozen for sending."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(digest_articles.c.slug)).scalars())
+
+
+def last_until(engine: Engine) -> dt.datetime | None:
+    """Where the previous digest's window ended (naive UTC), or None before the first digest."""
+    with engine.connect() as conn:
+        return conn.execute(select(digests.c.until).order_by(digests.c.until.desc()).limit(1)).scalar()
+
+
+def freeze(
+    engine: Engine,
+    key: str,
+    since: dt.datetime,
+    until: dt.datetime,
+    slugs: Sequence[str],
+    run_time: dt.datetime | None,
+) -> bool:
+    """Record a digest as pending with its articles (one transaction); False when that period has a record."""
+    with engine.begin() as conn:
+        inserted = conn.execute(
+            insert(engine, digests)
+            .values(
+                key=key,
+                since=naive_utc(since),
+                until=naive_utc(until),
+                run_time=naive_utc(run_time) if run_time else None,
+                status=DigestStatus.PENDING,
+                recipients=0,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["key"])
+        ).rowcount
+        if not inserted:
+            return False
+        if slugs:
+            conn.execute(
+                digest_articles.insert(),
+                [{"digest_key": key, "slug": slug, "position": i} for i, slug in enumerate(slugs)],
+            )
+    return True
+
+
+def mark_sent(engine: Engine, key: str, recipients: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(digests)
+            .where(digests.c.key == key)
+            .values(status=DigestStatus.SENT, recipients=recipients, sent_at=utcnow())
+        )
+
+
+def record_run(engine: Engine, run_time: dt.datetime, digest_key: str, decision: RunDecision) -> None:
+    """Remember what was decided for a scheduled run, so a restart neither repeats nor re-logs it."""
+    stmt = insert(engine, schedule_runs).values(
+        run_time=naive_utc(run_time), digest_key=digest_key, decision=decision, decided_at=utcnow()
+    )
+    with engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["run_time"]))
+
+
+def run_decision(engine: Engine, run_time: dt.datetime) -> RunDecision | None:
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(schedule_runs.c.decision).where(schedule_runs.c.run_time == naive_utc(run_time))
+        ).scalar()
+    return RunDecision(found) if found else None

@@ -1,0 +1,132 @@
+"""The state database: one SQLAlchemy engine per database and process, SQLite or PostgreSQL.
+
+SQLite (a file, the default) runs in WAL mode with a busy timeout, so a scheduler, a `send` and the
+public endpoints share it; PostgreSQL (a `postgresql://` URL, driver psycopg 3) lets `serve` and
+`send` run on different machines. The few places where the two differ (the INSERT with ON CONFLICT,
+the DBAPI's parameter style, how a time is passed on the raw send path) are the helpers below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from ..config import Config
+from ..errors import StateError, one_line
+from . import migrate
+
+_engines: dict[str, Engine] = {}
+# SQLAlchemy's text form of a SQLite DateTime: what the raw send path writes so Core reads it back.
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # The busy timeout first: switching a new file to WAL takes a lock another process may hold.
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process (not power loss)
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _create(config: Config) -> Engine:
+    if config.state_is_url:
+        return create_engine(config.state_url, pool_pre_ping=True)
+    path = config.path("state").resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"{path.parent}: cannot create the folder of [paths] state ({exc.strerror})") from None
+    engine = create_engine(config.state_url)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _current(engine: Engine, shown: str, notice: Callable[[str], None] | None, attempts: int = 20) -> None:
+    """Bring the schema to the current revision, retried: two processes opening a new SQLite file race.
+
+    SQLite answers "database is locked" at once (without waiting) while another process switches a
+    new file to WAL; the retry then finds the schema made.
+    """
+    for attempt in range(attempts):
+        try:
+            upgraded = migrate.ensure_current(engine)
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        if upgraded is not None and notice is not None:
+            notice(f"upgraded the state database {shown} (schema {upgraded[0]} -> {upgraded[1]})")
+        return
+
+
+def engine_for(config: Config, notice: Callable[[str], None] | None = None) -> Engine:
+    """The engine for this config's state database, its schema current (created or upgraded on first use).
+
+    `notice` hears about an upgrade (the CLI prints it as one line).
+    """
+    url = config.state_url
+    engine = _engines.get(url)
+    if engine is not None:
+        return engine
+    engine = _create(config)
+    try:
+        _current(engine, config.state_shown, notice)
+    except migrate.NotOurDatabase as exc:
+        engine.dispose()
+        raise StateError(f"{config.state_shown}: {exc}; check [paths] state") from None
+    except (OSError, SQLAlchemyError) as exc:
+        engine.dispose()
+        raise StateError(
+            f"{config.state_shown}: cannot open the state database ({one_line(getattr(exc, 'orig', None) or exc)}); "
+            f"check [paths] state, or restore the file from a backup"
+        ) from None
+    _engines[url] = engine
+    return engine
+
+
+def ping(engine: Engine) -> None:
+    """Raises when the database does not answer (the health check)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def dispose_all() -> None:
+    """Close every pooled connection (tests, and before a process exits)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+# --- where SQLite and PostgreSQL differ --------------------------------------------------------
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def insert(engine: Engine, table: Any) -> Any:
+    """INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`, in the engine's dialect."""
+    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
+
+
+def dbapi_sql(engine: Engine, sql: str) -> str:
+    """Plain SQL written with `?` placeholders, in the DBAPI's parameter style (psycopg: %s)."""
+    return sql if is_sqlite(engine) else sql.replace("?", "%s")
+
+
+def dbapi_time(engine: Engine, moment: dt.datetime) -> Any:
+    """A naive UTC time for a plain-SQL parameter: SQLite stores SQLAlchemy's text form."""
+    return moment.strftime(SQLITE_TIME) if is_sqlite(engine) else moment

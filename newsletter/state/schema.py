@@ -1,0 +1,110 @@
+"""Every table of the state database, in one place; Alembic's migrations (state/migrations) build the same.
+
+Times are naive UTC. Statuses are stored as the text of the StrEnums in statuses.py.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String, nullable=False),  # issue key: article slug or digest period
+    Column("content_hash", String, nullable=False),
+    Column("round", Integer, nullable=False, default=1),  # 2, 3... after --resend
+    Column("subject", String, nullable=False, default=""),
+    Column("title", String, nullable=False, default=""),
+    Column("status", String, nullable=False, default="sending"),
+    Column("runs", Integer, nullable=False, default=0),  # send runs so far (resumes included)
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    UniqueConstraint("key", "content_hash", "round", name="uq_campaign_identity"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("email_key", String, nullable=False),  # lower-cased, the identity
+    Column("email", String, nullable=False),  # as written in the list
+    Column("name", String, nullable=False, default=""),
+    Column("fields", Text, nullable=False, default="{}"),  # every list column, JSON
+    Column("line", Integer, nullable=False, default=0),
+    Column("status", String, nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_reply", String, nullable=False, default=""),
+    Column("seen_run", Integer, nullable=False, default=0),  # last run whose list had this address
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("campaign_id", "email_key", name="uq_delivery_address"),
+)
+Index("ix_deliveries_campaign_status", deliveries.c.campaign_id, deliveries.c.status, deliveries.c.id)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String, primary_key=True),  # lower-cased
+    Column("reason", String, nullable=False),
+    Column("detail", String, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# One lock table for every process that must work alone: a campaign's sender, the digest scheduler.
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String, primary_key=True),  # "campaign:<key>", "digest"
+    Column("owner", String, nullable=False),  # "<host>:<pid>:<random>"
+    Column("host", String, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("key", String, primary_key=True),  # digest-2026-W48, also the campaign key
+    Column("since", DateTime, nullable=False),  # the window is (since, until]
+    Column("until", DateTime, nullable=False),  # the next digest's window starts here
+    Column("run_time", DateTime),  # scheduled time, when it came from the schedule
+    Column("status", String, nullable=False),  # pending | sent
+    Column("recipients", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+)
+
+digest_articles = Table(
+    "digest_articles",
+    metadata,
+    Column("digest_key", String, ForeignKey("digests.key", ondelete="CASCADE"), primary_key=True),
+    Column("slug", String, primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("run_time", DateTime, primary_key=True),  # the scheduled time (not when it ran)
+    Column("digest_key", String, nullable=False),
+    Column("decision", String, nullable=False),  # statuses.RunDecision
+    Column("decided_at", DateTime, nullable=False),
+)

@@ -1,0 +1,43 @@
+"""Every status the state database stores, as StrEnums: one vocabulary each, the stored text unchanged."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DeliveryStatus(StrEnum):
+    """One subscriber's row in a campaign."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEFERRED = "deferred"  # a temporary failure used up this run's attempts: a later run retries it
+    FAILED = "failed"  # refused for good
+    SKIPPED = "skipped"  # will not be sent: suppressed, left the list, got an earlier version
+
+
+class CampaignStatus(StrEnum):
+    SENDING = "sending"  # until no row is pending or deferred
+    FINISHED = "finished"
+    SUPERSEDED = "superseded"  # the issue was edited after a partial send and a newer campaign took over
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class DigestStatus(StrEnum):
+    PENDING = "pending"  # articles frozen, campaign not finished
+    SENT = "sent"
+
+
+class RunDecision(StrEnum):
+    """What was decided for one scheduled run time (recorded so a restart neither repeats nor re-logs it)."""
+
+    SENT = "sent"
+    EMPTY = "empty"
+    ALREADY_SENT = "already-sent"
+    TOO_OLD = "too-old"
+    STOPPED = "stopped"  # never recorded: the run resumes
+    LOCKED = "locked"
