@@ -1,54 +1,28 @@
-"""Shared fixtures: a fresh newsletter folder made by `newsletter init`, the CLI, a real SMTP server."""
+"""Shared fixtures: a fresh newsletter folder, the CLI, a real SMTP server, the state database, Chromium.
+
+`database` runs a test on SQLite and on a real PostgreSQL (a fresh database per test, made on the
+server named by NL_TEST_POSTGRES_URL, which .ci/run starts); without that server the PostgreSQL
+runs skip with a one-line reason.
+"""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from playwright.sync_api import Browser, sync_playwright
 
-from newsletter.cli import app
 from newsletter.cli.scaffold import init_folder
 from newsletter.state.engine import dispose_all
 
 from .browser import CHROMIUM, launch
+from .helpers import DATA, Cli
 from .smtpd import SmtpServer
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class Cli:
-    """Runs the real CLI in a folder; `env` adds NEWSLETTER_* variables for this test only."""
-
-    folder: Path
-    env: dict[str, str]
-
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        old = Path.cwd()
-        os.chdir(self.folder)
-        try:
-            return CliRunner().invoke(app, list(args), env=self.env, input=input, catch_exceptions=False)
-        finally:
-            os.chdir(old)
-
-    def subprocess(self, *args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, **self.env}
-        return subprocess.run(
-            [sys.executable, "-m", "newsletter", *args],
-            cwd=self.folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            **kwargs,  # type: ignore[arg-type]
-        )
+POSTGRES_ADMIN_URL = os.environ.get("NL_TEST_POSTGRES_URL", "")
 
 
 @pytest.fixture(autouse=True)
@@ -67,13 +41,50 @@ def _fresh_engines() -> Iterator[None]:
     dispose_all()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The [paths] state of a test: a SQLite file in its folder, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield "newsletter.db"
+        return
+    if not POSTGRES_ADMIN_URL:
+        pytest.skip("no PostgreSQL server given: set NL_TEST_POSTGRES_URL (.ci/run starts one)")
+    from sqlalchemy import create_engine
+
+    name = f"nl_test_{secrets.token_hex(6)}"
+    admin = create_engine(
+        POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    base, _, _old = POSTGRES_ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        dispose_all()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
 @pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    """A newsletter folder exactly as `newsletter init` makes it, with the repo's example articles too."""
+def folder(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A newsletter folder as `newsletter init` makes it, with the tests' own articles (tests/data/issues).
+
+    When the test asks for `database`, its newsletter.toml names that state database.
+    """
     root = tmp_path / "letter"
     init_folder(root)
-    for article in (REPO / "issues").glob("*.md"):
+    for path in (root / "issues").glob("*.md"):
+        path.unlink()
+    for article in (DATA / "issues").glob("*.md"):
         (root / "issues" / article.name).write_bytes(article.read_bytes())
+    if "database" in request.fixturenames:
+        config = root / "newsletter.toml"
+        text = config.read_text(encoding="utf-8")
+        state = request.getfixturevalue("database")
+        assert 'state = "newsletter.db"' in text
+        config.write_text(text.replace('state = "newsletter.db"', f'state = "{state}"'), encoding="utf-8")
     return root
 
 
@@ -86,6 +97,19 @@ def cli(folder: Path) -> Cli:
 def smtp_server() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
+
+
+@pytest.fixture
+def letter(folder: Path) -> Path:
+    """A newsletter folder with no articles and a three-person list (the digest's tests)."""
+    from .helpers import SUBSCRIBERS
+
+    for path in (folder / "issues").glob("*.md"):
+        path.unlink()
+    (folder / "subscribers.csv").write_text(
+        "email,name\n" + "".join(f"{e},{e.split('@')[0].title()}\n" for e in SUBSCRIBERS), encoding="utf-8"
+    )
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +125,3 @@ def browser() -> Iterator[Browser]:
         chromium = launch(pw)
         yield chromium
         chromium.close()
-
-
-def write_article(folder: Path, name: str, text: str) -> Path:
-    path = folder / "issues" / name
-    path.write_text(text, encoding="utf-8")
-    return path

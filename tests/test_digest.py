@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 
@@ -25,39 +22,10 @@ from newsletter.state.campaigns import campaigns_for
 from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 
-from .conftest import Cli, write_article
+from .helpers import SUBSCRIBERS, Cli, article, at, run_async
 from .smtpd import SmtpServer
 
-T = TypeVar("T")
-BERLIN = ZoneInfo("Europe/Berlin")
-SUBSCRIBERS = ["ada@example.com", "grace@example.org", "renee@example.net"]
-
-
-def at(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=BERLIN)
-
-
-def article(folder: Path, slug: str, date: str, *, draft: bool = False, title: str = "") -> None:
-    lines = [
-        "---",
-        f"title: {title or slug.replace('-', ' ').title()}",
-        f"date: {date}",
-        f"summary: About {slug}.",
-    ]
-    if draft:
-        lines.append("draft: true")
-    write_article(folder, f"{slug}.md", "\n".join([*lines, "---", "", f"The body of {slug}.", ""]))
-
-
-@pytest.fixture
-def letter(folder: Path) -> Path:
-    """A newsletter folder with no articles and a three-person list."""
-    for path in (folder / "issues").glob("*.md"):
-        path.unlink()
-    (folder / "subscribers.csv").write_text(
-        "email,name\n" + "".join(f"{e},{e.split('@')[0].title()}\n" for e in SUBSCRIBERS), encoding="utf-8"
-    )
-    return folder
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) -> Config:
@@ -66,12 +34,6 @@ def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) 
     if server is not None:
         env.update(server.env())
     return load_config(folder / "newsletter.toml", env=env)
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run in a thread of its own: independent of any loop a browser fixture left running."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def send(config: Config, now: dt.datetime, **kwargs: Any) -> DigestOutcome:

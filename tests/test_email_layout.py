@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from .conftest import Cli
+from .helpers import Cli
+
+pytestmark = pytest.mark.browser
 
 TLS = "2026-11-09-tls-certificates"
 

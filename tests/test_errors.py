@@ -14,10 +14,11 @@ from newsletter.errors import HeaderInjectionError
 from newsletter.render.issue import render_issue
 from newsletter.render.mime import MessageFactory
 
-from .conftest import Cli, write_article
+from .helpers import Cli, write_article
 from .smtpd import SmtpServer
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -53,6 +54,7 @@ def test_non_utf8_article(cli: Cli, folder: Path) -> None:
     assert result.exit_code == 2 and "not UTF-8" in result.stderr and ":2:" in result.stderr
 
 
+@pytest.mark.e2e
 def test_missing_template_variable_names_the_template(cli: Cli, folder: Path) -> None:
     email_html = folder / "templates" / "email.html"
     lines = email_html.read_text().splitlines()
@@ -92,6 +94,7 @@ def test_a_filter_on_a_personal_value_fails_loudly(cli: Cli, folder: Path, filte
     assert "email.html" in result.stderr and "filled in per subscriber after rendering" in result.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [

@@ -22,8 +22,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import Cli, write_article
+from .helpers import Cli, write_article
 from .smtpd import SmtpServer, free_port
+
+pytestmark = pytest.mark.browser
 
 TLS = "2026-11-09-tls-certificates"
 WAIT_MS = 15_000  # upper bound for "updates by itself" on a loaded 2-core machine (not a speed goal)

@@ -8,7 +8,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from .conftest import Cli, write_article
+from .helpers import Cli, write_article
 
 TLS = "2026-11-09-tls-certificates"
 

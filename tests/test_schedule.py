@@ -29,9 +29,8 @@ from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 from newsletter.state.lock import Lock
 
-from .conftest import Cli
+from .helpers import SUBSCRIBERS, Cli, article
 from .smtpd import RecordingHandler, SmtpServer
-from .test_digest import SUBSCRIBERS, article, letter  # noqa: F401  (fixture)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -229,7 +228,9 @@ def _schedule_env(cli: Cli, server: SmtpServer, **schedule: str) -> None:
     cli.env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
 
 
-def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
+@pytest.mark.usefixtures("database")
+@pytest.mark.e2e
+def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
     _schedule_env(cli, smtp_server, catch_up="12h")
     # Down at Monday 09:00, back at 14:30 the same day.
@@ -245,7 +246,9 @@ def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smt
     assert len(smtp_server.handler.received) == 3
 
 
-def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
+@pytest.mark.usefixtures("database")
+@pytest.mark.e2e
+def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
     _schedule_env(cli, smtp_server, catch_up="2h")
     result = cli.subprocess("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
@@ -257,7 +260,9 @@ def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_serv
     assert record_for(engine_for(config), "digest-2026-W48") is None  # the articles wait for the next digest
 
 
-def test_nothing_new_is_logged_as_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
+@pytest.mark.usefixtures("database")
+@pytest.mark.e2e
+def test_nothing_new_is_logged_as_skipped(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:
     _schedule_env(cli, smtp_server)
     result = cli.subprocess("schedule", "--now", "2026-11-23T09:10", "--max-runs", "1")
     assert result.returncode == 0, result.stderr
@@ -265,7 +270,8 @@ def test_nothing_new_is_logged_as_skipped(letter: Path, cli: Cli, smtp_server: S
     assert smtp_server.handler.received == []
 
 
-def test_lease_lock_excludes_a_second_holder_until_released_or_expired(letter: Path) -> None:  # noqa: F811
+@pytest.mark.usefixtures("database")
+def test_lease_lock_excludes_a_second_holder_until_released_or_expired(letter: Path) -> None:
     engine = engine_for(load_config(letter / "newsletter.toml", env={}))
     first, second = Lock(engine, "digest"), Lock(engine, "digest")
     assert first.try_acquire()
@@ -293,7 +299,9 @@ def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def
     return predicate()
 
 
-def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:  # noqa: F811
+@pytest.mark.usefixtures("database")
+@pytest.mark.e2e
+def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:
     """Started twice by mistake: both fire at the same second; one campaign, one message each."""
     article(letter, "2026-11-20-a", "2026-11-20")
     _schedule_env(cli, smtp_server)
@@ -341,8 +349,10 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
     assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-W48"]
 
 
+@pytest.mark.usefixtures("database")
+@pytest.mark.e2e
 def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(
-    letter: Path,  # noqa: F811
+    letter: Path,
     cli: Cli,
 ) -> None:
     """A restart in the middle of a send: the digest stays pending, the next start finishes it."""

@@ -12,46 +12,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from newsletter.config import Config, load_config
 from newsletter.send.ratelimit import HourlyCap, RateLimiter, TokenBucket
 from newsletter.state import campaigns, deliveries
-from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.engine import engine_for
 from newsletter.state.lock import Lock
 from newsletter.state.schema import deliveries as deliveries_table
 from newsletter.state.schema import locks
-from newsletter.state.statuses import CampaignStatus
 from newsletter.state.suppressions import reason_for, suppress
 
-from .conftest import Cli
+from .helpers import FAST, TLS, Cli, config_of, counts, write_list
 from .smtpd import SmtpServer
 
-TLS = "2026-11-09-tls-certificates"
-FAST = {"NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01", "NEWSLETTER_SMTP_CONNECTIONS": "3", "NEWSLETTER_SMTP_TIMEOUT": "10"}
-
-
-def write_list(folder: Path, count: int, cli: Cli | None = None) -> list[str]:
-    """subscribers.csv with `count` people (name and city per row); points the CLI at it."""
-    lines = ["email,name,status,city"]
-    addresses = []
-    for i in range(count):
-        address = f"reader{i:03d}@example.org"
-        addresses.append(address)
-        lines.append(f"{address},Reader {i:03d},active,Town{i}")
-    (folder / "subscribers.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    if cli is not None:
-        cli.env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "subscribers.csv"
-    return addresses
-
-
-def config_of(cli: Cli) -> Config:
-    dispose_all()
-    return load_config(cli.folder / "newsletter.toml", env={**os.environ, **cli.env})
-
-
-def counts(cli: Cli, key: str = TLS) -> dict[str, int]:
-    engine = engine_for(config_of(cli))
-    (campaign,) = [c for c in campaigns.campaigns_for(engine, key) if c.status != CampaignStatus.SUPERSEDED][:1]
-    return dict(deliveries.status_counts(engine, campaign.id))
+pytestmark = pytest.mark.usefixtures("database")
 
 
 def test_default_outbox_writes_one_eml_per_subscriber(cli: Cli, folder: Path) -> None:

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .conftest import Cli
+from .helpers import FAST, TLS, Cli, counts, write_list
 from .smtpd import RecordingHandler, SmtpServer
-from .test_send import FAST, TLS, counts, write_list
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("database")]
 
 CONNECTIONS = 3
 
@@ -60,7 +61,7 @@ def recorded_sent(cli: Cli) -> set[str]:
     from newsletter.state.engine import engine_for
     from newsletter.state.schema import deliveries
 
-    from .test_send import config_of
+    from .helpers import config_of
 
     config = config_of(cli)
     engine = engine_for(config)

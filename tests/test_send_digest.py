@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import Cli
+from .helpers import Cli
 from .smtpd import SmtpServer
 
 LIST = ["ada@example.com", "grace@example.org", "renee@example.net", "alan@example.com"]

@@ -7,11 +7,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .conftest import Cli
+from .helpers import FAST, TLS, Cli, counts, write_list
 from .smtpd import RecordingHandler, SmtpServer
-from .test_send import FAST, TLS, counts, write_list
+
+pytestmark = pytest.mark.usefixtures("database")
 
 
 @dataclass

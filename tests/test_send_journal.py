@@ -21,9 +21,8 @@ from newsletter.state.outcomes import Outcome, OutcomeRecorder
 from newsletter.state.schema import deliveries as deliveries_table
 from newsletter.state.suppressions import reason_for
 
-from .conftest import Cli
+from .helpers import FAST, TLS, Cli, config_of, counts, write_list
 from .smtpd import SmtpServer
-from .test_send import FAST, TLS, config_of, counts, write_list
 
 
 def open_campaign(cli: Cli) -> tuple[CampaignRow, dict[str, int]]:

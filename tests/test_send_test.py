@@ -6,7 +6,7 @@ import email
 import email.policy
 from pathlib import Path
 
-from .conftest import Cli
+from .helpers import Cli
 from .smtpd import SmtpServer
 
 TLS = "2026-11-09-tls-certificates"

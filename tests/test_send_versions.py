@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from .conftest import Cli
+import pytest
+
+from .helpers import Cli
 from .smtpd import SmtpServer
+
+pytestmark = pytest.mark.usefixtures("database")
 
 WELCOME = "2026-11-23-welcome"
 LIST = ["ada@example.com", "grace@example.org", "renee@example.net", "alan@example.com"]
@@ -63,6 +67,7 @@ def test_two_edits_during_partial_sends_never_give_anyone_two_copies(
     assert "Version C." in versions["renee@example.net"]
 
 
+@pytest.mark.e2e
 def test_hourly_cap_is_a_relay_quota_not_an_outbox_limit(cli: Cli, folder: Path) -> None:
     """[smtp] max_per_hour limits what goes to the relay; writing .eml files is not held back by it."""
     cli.env["NEWSLETTER_SMTP_MAX_PER_HOUR"] = "1"

@@ -12,16 +12,19 @@ import os
 from email.utils import getaddresses
 from pathlib import Path
 
+import pytest
 from email_validator import EmailNotValidError, validate_email
 
 from newsletter.config import load_config
 from newsletter.content.addresses import AddressChecker
 from newsletter.content.subscribers import ListReport, iter_subscribers
-from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.engine import engine_for
 from newsletter.state.suppressions import reason_for, suppress, suppressed_addresses
 
-from .conftest import Cli
+from .helpers import Cli, wipe_state
 from .smtpd import SmtpServer
+
+pytestmark = pytest.mark.usefixtures("database")
 
 HEADER = "email,name,status,subscribed_at,city\n"
 GOOD = "ada@example.com,Ada Lovelace,active,2026-01-05,London\n"
@@ -203,8 +206,7 @@ def test_unsubscribe_resubscribe_list_stats_export(cli: Cli) -> None:
     assert cli("subscribers", "export").stdout == out.read_text(encoding="utf-8")
     # Exporting over the list itself is safe (written aside, then renamed).
     assert cli("subscribers", "export", "--out", "subscribers.csv").exit_code == 0
-    (cli.folder / "newsletter.db").unlink()
-    dispose_all()
+    wipe_state(cli)
     assert [s.email for s in iter_subscribers(cli.folder / "subscribers.csv")] == ["ada@example.com"]
     # Resubscribe removes the suppression and warns that the CSV status still says otherwise.
     assert cli("subscribers", "unsubscribe", "ada@example.com").exit_code == 0

@@ -28,8 +28,10 @@ from newsletter.state.engine import engine_for
 from newsletter.state.suppressions import reason_for, suppress
 from newsletter.web.public import create_app
 
-from .conftest import Cli, write_article
+from .helpers import Cli, write_article
 from .smtpd import SmtpServer, free_port
+
+pytestmark = pytest.mark.usefixtures("database")
 
 SECRET = "test-secret-0123456789abcdefghijklmnop"
 BASE = "https://news.example.org"
@@ -296,6 +298,7 @@ def test_send_after_one_click_unsubscribe_skips_that_address(
         assert read_token(SECRET, header.rsplit("/", 1)[1])[1] == address
 
 
+@pytest.mark.e2e
 def test_serve_command_runs_uvicorn_and_warns_about_http(cli: Cli) -> None:
     """`newsletter serve` as a real process: the warning once, then /healthz and an unsubscribe over TCP."""
     port = free_port()
