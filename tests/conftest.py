@@ -19,10 +19,8 @@ from newsletter.cli.scaffold import init_folder
 from newsletter.state.engine import dispose_all
 
 from .browser import CHROMIUM, launch
-from .helpers import DATA, Cli
+from .helpers import DATA, POSTGRES_ADMIN_URL, Cli
 from .smtpd import SmtpServer
-
-POSTGRES_ADMIN_URL = os.environ.get("NL_TEST_POSTGRES_URL", "")
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,8 @@ TLS = "2026-11-09-tls-certificates"
 WELCOME = "2026-11-23-welcome"
 FAST = {"NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01", "NEWSLETTER_SMTP_CONNECTIONS": "3", "NEWSLETTER_SMTP_TIMEOUT": "10"}
 BERLIN = ZoneInfo("Europe/Berlin")
+# A PostgreSQL server the tests may make databases on (.ci/run starts one); empty: those runs skip.
+POSTGRES_ADMIN_URL = os.environ.get("NL_TEST_POSTGRES_URL", "")
 SUBSCRIBERS = ["ada@example.com", "grace@example.org", "renee@example.net"]
 
 

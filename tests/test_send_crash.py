@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,3 +132,33 @@ def test_sigterm_stops_gracefully_records_everything_and_says_how_to_resume(cli:
         assert rerun.returncode == 0, rerun.stderr
         assert f"({sum(got.values())} were sent by earlier runs" in rerun.stdout
     assert Counter(handler.recipients()) == Counter(addresses)  # graceful: no duplicate at all
+
+
+def test_sigkill_on_one_machine_then_resume_on_another(cli: Cli, folder: Path, tmp_path: Path, database: str) -> None:
+    """PostgreSQL, shared by two machines: the first is killed and lost with everything on it.
+
+    The outcomes reached the database before each connection's next message (group commits), so
+    the second machine, resuming from the database alone, sends nobody more than one extra copy per
+    connection.
+    """
+    if "://" not in database:
+        pytest.skip("a SQLite file belongs to one machine")
+    addresses = write_list(folder, 200, cli)
+    other = tmp_path / "other-machine"
+    shutil.copytree(folder, other)  # the same newsletter folder, checked out on a second machine
+    handler = SlowHandler()
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS)})
+        proc = start_send(cli)
+        wait_for(handler, 60, proc)
+        proc.kill()
+        proc.wait(timeout=10)
+        shutil.rmtree(folder)  # the first machine is gone, with anything it kept locally
+        recorded = recorded_sent(Cli(other, cli.env))
+        assert len(set(handler.recipients()) - recorded) <= CONNECTIONS
+        handler.delay = 0.0
+        resumed = Cli(other, cli.env).subprocess("send", TLS, "--yes")
+        assert resumed.returncode == 0, resumed.stderr
+    received = Counter(handler.recipients())
+    assert set(received) == set(addresses)
+    assert sum(n - 1 for n in received.values()) <= CONNECTIONS, received.most_common(5)

@@ -9,7 +9,7 @@ import asyncio
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -22,15 +22,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class UserError(click.ClickException):
-    """A NewsletterError shown as one line (no traceback) with its exit status."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"newsletter: error: {self.message}", err=True)
+def fail(error: NewsletterError) -> NoReturn:
+    """Print a user error as one line (never a traceback) and exit with its status."""
+    click.echo(f"newsletter: error: {error}", err=True)
+    raise click.exceptions.Exit(error.exit_code)
 
 
 class Group(click.Group):
@@ -38,13 +33,12 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise UserError(str(exc), exc.exit_code) from None
+            fail(exc)
         except Exception as exc:
             if not type(exc).__module__.startswith("sqlalchemy"):
                 raise
             # A database failure mid-command: one line, never SQLAlchemy's multi-line text.
-            error = StateError(f"the state database failed ({one_line(getattr(exc, 'orig', None) or exc)})")
-            raise UserError(str(error), error.exit_code) from None
+            fail(StateError(f"the state database failed ({one_line(getattr(exc, 'orig', None) or exc)})"))
         except KeyboardInterrupt:
             click.echo("newsletter: interrupted", err=True)
             ctx.exit(130)

@@ -156,7 +156,7 @@ class CronExpr:
             raise ValueError(
                 f"{expr!r} has {len(fields)} fields; a crontab has 5: minute hour day-of-month month day-of-week"
             )
-        minute, hour, dom, month, dow = fields
+        dom, dow = fields[2], fields[4]
         try:
             checked = [_check_field(value, name) for value, name in zip(fields[:4], _BOUNDS, strict=True)]
         except ValueError as exc:

@@ -118,9 +118,9 @@ def load_article(path: Path) -> Article:
         meta = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 2}" if mark is not None else ""
+        where = f":{mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ContentError(f"{path}{line}: front matter is not valid YAML ({problem}); fix that line") from None
+        raise ContentError(f"{path}{where}: front matter is not valid YAML ({problem}); fix that line") from None
     if not isinstance(meta, dict):
         raise ContentError(f"{path}:2: front matter must be 'key: value' lines, not a {type(meta).__name__}")
     where = str(path)

@@ -155,7 +155,8 @@ class DigestScheduler:
             try:
                 await self._startup()
             finally:
-                self._tasks.discard(startup)  # type: ignore[arg-type]
+                if startup is not None:
+                    self._tasks.discard(startup)
             if not self.stop.is_set():
                 scheduler.add_job(
                     self._tick,

@@ -67,7 +67,8 @@ class RenderedIssue:
 
 
 def markdown_to_html(body: str) -> str:
-    return markdown.markdown(body, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    html: str = markdown.markdown(body, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    return html
 
 
 def _date(value: dt.date | dt.datetime, fmt: str = "%-d %B %Y") -> str:
@@ -142,6 +143,7 @@ def inline_css(html: str) -> str:
         disable_validation=True,
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
+    assert isinstance(inlined, str)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = f"{_DOCTYPE}\n{inlined}"
     return inlined

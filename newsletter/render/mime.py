@@ -42,7 +42,8 @@ def list_id(config: Config) -> str:
 
 def _fold(name: str, value: str) -> bytes:
     """One header line, RFC 2047-encoded when non-ASCII, folded at 78 columns."""
-    return policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
+    folded: str = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
+    return folded.encode("ascii")
 
 
 def _qp(text: str) -> bytes:

@@ -83,7 +83,7 @@ class DeliveryPool:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before retry number `attempts` (1, 2, ...): base, 2×base, 4×base... capped at 10 min."""
-        return min(600.0, self.base_delay * (2 ** (attempts - 1)))
+        return min(600.0, self.base_delay * float(2 ** (attempts - 1)))
 
     async def run(self, jobs: AsyncIterator[Job]) -> None:
         first = self.connect()

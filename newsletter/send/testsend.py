@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from ..config import Config
@@ -54,7 +54,7 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
     def report(job: Job, attempt: Attempt, final: bool) -> None:
         answers[job.id] = attempt
 
-    async def jobs():  # type: ignore[no-untyped-def]
+    async def jobs() -> AsyncIterator[Job]:
         for index, address in enumerate(recipients):
             yield Job(id=index, recipient=address)
 

@@ -42,7 +42,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _create(config: Config) -> Engine:
     if config.state_is_url:
-        return create_engine(config.state_url, pool_pre_ping=True)
+        try:
+            return create_engine(config.state_url, pool_pre_ping=True)
+        except ImportError:
+            raise StateError(
+                f"{config.state_shown}: PostgreSQL needs the psycopg driver; install it with "
+                f"pip install 'newsletter[postgresql]'"
+            ) from None
     path = config.path("state").resolve()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
