@@ -2,6 +2,10 @@
 
     python bench/send.py            # 10,000 (and 100,000 for memory) subscribers
     python bench/send.py --quick    # smaller runs, same measurements
+    python bench/send.py --against ../old-checkout
+                                    # also (b) of another checkout, interleaved: before/after in one run
+    python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
+                                    # (b) on PostgreSQL: a new database per run, made on that server
 
 The sink is Postfix's smtp-sink when installed (apt-get install postfix), else an aiosmtpd sink
 in its own process (bench/sink.py), so the sink never shares the client's core. It prints:
@@ -48,6 +52,25 @@ ARTICLE = "2026-11-23-welcome"
 ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
 EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
+POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
+
+
+def fresh_state(folder: Path) -> dict[str, str]:
+    """A new state database for a run: the SQLite file removed, or a new PostgreSQL database."""
+    for leftover in folder.glob("newsletter.db*"):
+        leftover.unlink()
+    if not POSTGRES:
+        return {}
+    from sqlalchemy import create_engine
+
+    name = f"nl_bench_{os.getpid()}_{time.monotonic_ns()}"
+    admin = create_engine(
+        POSTGRES[0].replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return {"NEWSLETTER_PATHS_STATE": f"{POSTGRES[0].rpartition('/')[0]}/{name}"}
 
 
 def free_port() -> int:
@@ -147,15 +170,17 @@ class SendRun:
     wall: float
 
 
-def newsletter_send(sink: Sink, folder: Path, count: int) -> SendRun:
-    """(b) the real command in a subprocess; its exact wall time and peak RSS from os.wait4 (its own rusage)."""
-    for leftover in folder.glob("newsletter.db*"):  # a fresh campaign each time
-        leftover.unlink()
+def newsletter_send(sink: Sink, folder: Path, count: int, tree: Path = REPO) -> SendRun:
+    """(b) the real command in a subprocess; its exact wall time and peak RSS from os.wait4 (its own rusage).
+
+    `tree`: the checkout whose package runs (another one for a before/after comparison).
+    """
+    state = fresh_state(folder)  # a fresh campaign each time
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", ARTICLE, "--yes"],
         cwd=folder,
-        env=env_for(sink, folder),
+        env={**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -198,7 +223,13 @@ def main() -> None:
     parser.add_argument(
         "--one-click", action="store_true", help="personal signed unsubscribe URLs (base_url + secret) in (a) and (b)"
     )
+    parser.add_argument(
+        "--postgres", metavar="URL", help="run (b) on PostgreSQL: a server the bench may create databases on"
+    )
+    parser.add_argument("--against", metavar="DIR", type=Path, help="also run (b) from another checkout, interleaved")
     args = parser.parse_args()
+    if args.postgres:
+        POSTGRES.append(args.postgres)
     if args.one_click:
         EXTRA_ENV.update(ONE_CLICK)
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
@@ -210,12 +241,14 @@ def main() -> None:
             message, sender = sample_message(folder)
             print(
                 f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections"
-                + ("; one-click unsubscribe URLs" if args.one_click else ""),
+                + ("; one-click unsubscribe URLs" if args.one_click else "")
+                + ("; state on PostgreSQL" if args.postgres else "; state in SQLite"),
                 flush=True,
             )
             # The machine may be shared: (a) and (b) alternate, and each keeps its best run.
             a_runs: list[float] = []
             b_runs: list[SendRun] = []
+            other_runs: list[SendRun] = []
             for _ in range(max(1, args.repeat)):
                 a_runs.append(asyncio.run(ceiling(sink, message, sender, small)))
                 b_runs.append(newsletter_send(sink, folder, small))
@@ -224,6 +257,14 @@ def main() -> None:
                     f"({b_runs[-1].wall:.2f}s), {b_runs[-1].rate_sending:,.0f} while sending",
                     flush=True,
                 )
+                if args.against:
+                    other = newsletter_send(sink, folder, small, args.against)
+                    other_runs.append(other)
+                    print(
+                        f"      (b) of {args.against}: {other.rate_wall:,.0f} msg/s whole process, "
+                        f"{other.rate_sending:,.0f} while sending; peak RSS {other.peak_rss_mb:.1f} MB",
+                        flush=True,
+                    )
             a = max(a_runs)
             b = max(b_runs, key=lambda r: r.rate_wall)
             b_sending = max(r.rate_sending for r in b_runs)
@@ -244,6 +285,13 @@ def main() -> None:
     finally:
         sink.close()
     print()
+    if other_runs:
+        o = max(other_runs, key=lambda r: r.rate_wall)
+        o_sending = max(r.rate_sending for r in other_runs)
+        print(
+            f"this checkout / {args.against}: {b.rate_wall / o.rate_wall:.3f} (whole process), "
+            f"{b_sending / o_sending:.3f} (sending phase); peak RSS {b.peak_rss_mb:.1f} / {o.peak_rss_mb:.1f} MB"
+        )
     print(f"b/a = {b.rate_wall / a:.2f} (whole process), {b_sending / a:.2f} (sending phase)   target >= 0.8")
     print(
         f"      at {large:,}: {big.rate_wall / a:.2f} (whole process), {big.rate_sending / a:.2f} (sending phase); "
