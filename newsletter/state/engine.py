@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..config import Config
@@ -125,7 +124,13 @@ def is_sqlite(engine: Engine) -> bool:
 
 def insert(engine: Engine, table: Any) -> Any:
     """INSERT with `on_conflict_do_nothing` / `on_conflict_do_update`, in the engine's dialect."""
-    return sqlite.insert(table) if is_sqlite(engine) else postgresql.insert(table)
+    if is_sqlite(engine):
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    from sqlalchemy.dialects import postgresql  # imported only for a PostgreSQL state: 40 ms
+
+    return postgresql.insert(table)
 
 
 def dbapi_sql(engine: Engine, sql: str) -> str:
