@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from sqlalchemy import Engine
+
 from ..errors import StateError, one_line
-from ..state.outcomes import Outcome, OutcomeRecorder
+from ..state.outcomes import AsyncOutcomeRecorder, Outcome
 
 
 class GroupCommit:
-    def __init__(self, recorder: OutcomeRecorder) -> None:
-        self.recorder = recorder
+    def __init__(self, engine: Engine, campaign_key: str) -> None:
+        self.engine = engine
+        self.campaign_key = campaign_key
+        self.recorder: AsyncOutcomeRecorder | None = None
         self.commits = 0
         self._batch: list[Outcome] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -45,7 +49,9 @@ class GroupCommit:
             self._batch, self._waiters = [], []
             if batch:
                 try:
-                    await asyncio.to_thread(self.recorder.record, batch)
+                    if self.recorder is None:
+                        self.recorder = await AsyncOutcomeRecorder.connect(self.engine, self.campaign_key)
+                    await self.recorder.record(batch)
                 except Exception as exc:
                     error = StateError(f"cannot record deliveries in the state database ({one_line(exc)})")
                     for waiter in waiters:
@@ -67,3 +73,6 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.recorder is not None:
+            await self.recorder.close()
+            self.recorder = None

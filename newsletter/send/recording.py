@@ -38,23 +38,28 @@ class JournalLog:
     """SQLite: append to the journal file (durable against a kill at once), fold in batches."""
 
     def __init__(self, path: Path, recorder: OutcomeRecorder) -> None:
+        self.recorder = recorder
         self.journal = journal.Journal(path, recorder)
 
     def append(self, outcome: Outcome) -> None:
         self.journal.append(outcome)
 
     async def close(self) -> None:
-        self.journal.close()
+        try:
+            self.journal.close()
+        finally:
+            self.recorder.close()
 
     def abandon(self) -> None:
         self.journal.abandon()
+        self.recorder.close()
 
 
 class CommitLog:
     """PostgreSQL: each outcome waits for its group's commit."""
 
-    def __init__(self, recorder: OutcomeRecorder) -> None:
-        self.group = GroupCommit(recorder)
+    def __init__(self, engine: Engine, campaign_key: str) -> None:
+        self.group = GroupCommit(engine, campaign_key)
 
     def append(self, outcome: Outcome) -> Awaitable[None]:
         return self.group.append(outcome)
@@ -71,10 +76,10 @@ def journal_for(config: Config, campaign: CampaignRow) -> Path:
     return journal.journal_path(config.path("state").resolve(), campaign.id)
 
 
-def outcome_log(config: Config, engine: Engine, campaign: CampaignRow, recorder: OutcomeRecorder) -> OutcomeLog:
+def outcome_log(config: Config, engine: Engine, campaign: CampaignRow) -> OutcomeLog:
     if is_sqlite(engine):
-        return JournalLog(journal_for(config, campaign), recorder)
-    return CommitLog(recorder)
+        return JournalLog(journal_for(config, campaign), OutcomeRecorder(engine, campaign.key))
+    return CommitLog(engine, campaign.key)
 
 
 def replay_journal(config: Config, engine: Engine, campaign: CampaignRow) -> int:

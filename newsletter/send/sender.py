@@ -16,7 +16,7 @@ from ..render.mime import MessageFactory
 from ..state import deliveries
 from ..state.campaigns import CampaignRow
 from ..state.engine import utcnow
-from ..state.outcomes import Outcome, OutcomeRecorder
+from ..state.outcomes import Outcome
 from ..state.statuses import DeliveryStatus
 from .pool import DeliveryPool, Job
 from .progress import Reporter
@@ -57,8 +57,7 @@ class Sender:
         self.run_started = run_started
         self.pool_fatal: NewsletterError | None = None
         self.last_error = ""  # the latest refusal, for the failure-ratio message
-        self.recorder = OutcomeRecorder(engine, campaign.key)
-        self.log = outcome_log(config, engine, campaign, self.recorder)
+        self.log = outcome_log(config, engine, campaign)
 
     def _limiter(self) -> RateLimiter:
         """A relay's quota; the outbox has none (writing files needs no limit)."""
@@ -163,7 +162,6 @@ class Sender:
                 self.log.abandon()  # a journal file stays: the next run replays it
                 raise
             finally:
-                self.recorder.close()
                 self.reporter.stop()
                 self.result.elapsed = time.monotonic() - started  # recording the outcomes included
         if pool.fatal is not None:

@@ -58,47 +58,44 @@ def _sqlite_times(outcomes: Sequence[Outcome]) -> list[str]:
     return times
 
 
+_SENT = "UPDATE deliveries SET status = 'sent', last_reply = ?, attempts = ?, updated_at = ?, sent_at = ? WHERE id = ?"
+_OTHER = "UPDATE deliveries SET status = ?, last_reply = ?, attempts = ?, updated_at = ? WHERE id = ?"
+_SUPPRESS = (
+    "INSERT INTO suppressions (email, reason, detail, created_at)"
+    " SELECT email_key, 'bounced', ?, ? FROM deliveries WHERE id = ? ON CONFLICT (email) DO NOTHING"
+)
+
+
+def _statements(
+    engine: Engine, campaign_key: str, outcomes: Sequence[Outcome]
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """The batch as (SQL, rows) pairs: sent rows, other rows, and the suppressions they imply."""
+    latest = _last_per_row(outcomes)
+    stamps: Sequence[Any] = _sqlite_times(latest) if is_sqlite(engine) else [o.when for o in latest]
+    rows = list(zip(latest, stamps, strict=True))
+    sent = [(o.reply[:500], o.attempts, at, at, o.delivery_id) for o, at in rows if o.status == "sent"]
+    other = [(str(o.status), o.reply[:500], o.attempts, at, o.delivery_id) for o, at in rows if o.status != "sent"]
+    bounced = [(f"{campaign_key}: {o.reply[:300]}", at, o.delivery_id) for o, at in rows if o.suppress]
+    pairs = ((_SENT, sent), (_OTHER, other), (_SUPPRESS, bounced))
+    return [(dbapi_sql(engine, sql), params) for sql, params in pairs if params]
+
+
 class OutcomeRecorder:
     """Writes batches of outcomes (and the suppressions they imply) on one DBAPI connection of its own."""
-
-    _SENT = (
-        "UPDATE deliveries SET status = 'sent', last_reply = ?, attempts = ?, updated_at = ?, sent_at = ? WHERE id = ?"
-    )
-    _OTHER = "UPDATE deliveries SET status = ?, last_reply = ?, attempts = ?, updated_at = ? WHERE id = ?"
-    _SUPPRESS = (
-        "INSERT INTO suppressions (email, reason, detail, created_at)"
-        " SELECT email_key, 'bounced', ?, ? FROM deliveries WHERE id = ? ON CONFLICT (email) DO NOTHING"
-    )
 
     def __init__(self, engine: Engine, campaign_key: str) -> None:
         self.engine = engine
         self.campaign_key = campaign_key
-        self.sqlite = is_sqlite(engine)
         self.raw: Any = engine.raw_connection()
-        self.sql_sent, self.sql_other, self.sql_suppress = (
-            dbapi_sql(engine, s) for s in (self._SENT, self._OTHER, self._SUPPRESS)
-        )
 
     def __call__(self, outcomes: Sequence[Outcome]) -> None:
         self.record(outcomes)
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
-        latest = _last_per_row(outcomes)
-        stamps: Sequence[Any] = _sqlite_times(latest) if self.sqlite else [o.when for o in latest]
-        rows = list(zip(latest, stamps, strict=True))
         cursor = self.raw.cursor()
         try:
-            sent = [(o.reply[:500], o.attempts, at, at, o.delivery_id) for o, at in rows if o.status == "sent"]
-            if sent:
-                cursor.executemany(self.sql_sent, sent)
-            other = [
-                (str(o.status), o.reply[:500], o.attempts, at, o.delivery_id) for o, at in rows if o.status != "sent"
-            ]
-            if other:
-                cursor.executemany(self.sql_other, other)
-            bounced = [(f"{self.campaign_key}: {o.reply[:300]}", at, o.delivery_id) for o, at in rows if o.suppress]
-            if bounced:
-                cursor.executemany(self.sql_suppress, bounced)
+            for sql, params in _statements(self.engine, self.campaign_key, outcomes):
+                cursor.executemany(sql, params)
             self.raw.commit()
         except BaseException:
             self.raw.rollback()
@@ -112,4 +109,51 @@ class OutcomeRecorder:
             self.raw = None
 
 
-__all__ = ["SQLITE_TIME", "Outcome", "OutcomeRecorder"]
+# PostgreSQL: a whole batch as one statement (a data-modifying CTE) on an autocommit connection: one
+# round trip instead of a statement, then a COMMIT, per batch. Half the latency a connection waits.
+_PG_ROW = "(%s::integer, %s, %s, %s::integer, %s::timestamp, %s::boolean, %s)"
+_PG_BATCH = (
+    "WITH v(id, status, reply, attempts, at, suppress, detail) AS (VALUES {rows}),"
+    " upd AS (UPDATE deliveries AS d SET status = v.status, last_reply = v.reply, attempts = v.attempts,"
+    " updated_at = v.at, sent_at = CASE WHEN v.status = 'sent' THEN v.at ELSE d.sent_at END"
+    " FROM v WHERE d.id = v.id RETURNING d.id)"
+    " INSERT INTO suppressions (email, reason, detail, created_at)"
+    " SELECT d.email_key, 'bounced', v.detail, v.at FROM v JOIN deliveries AS d ON d.id = v.id WHERE v.suppress"
+    " ON CONFLICT (email) DO NOTHING"
+)
+_PG_CHUNK = 1000  # rows per statement (7 parameters each; PostgreSQL allows 65,535)
+
+
+class AsyncOutcomeRecorder:
+    """PostgreSQL during a send: each batch in one statement, on a connection of the send's own event loop.
+
+    A recorder thread would wait for the GIL behind the busy event loop (up to the 5 ms switch
+    interval per commit); on the loop, a batch costs one round trip.
+    """
+
+    def __init__(self, campaign_key: str, conn: Any) -> None:
+        self.campaign_key = campaign_key
+        self.conn = conn
+
+    @classmethod
+    async def connect(cls, engine: Engine, campaign_key: str) -> AsyncOutcomeRecorder:
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return cls(campaign_key, await psycopg.AsyncConnection.connect(url, autocommit=True))
+
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        latest = _last_per_row(outcomes)
+        for start in range(0, len(latest), _PG_CHUNK):
+            chunk = latest[start : start + _PG_CHUNK]
+            params: list[Any] = []
+            for o in chunk:
+                detail = f"{self.campaign_key}: {o.reply[:300]}" if o.suppress else ""
+                params += [o.delivery_id, str(o.status), o.reply[:500], o.attempts, o.when, o.suppress, detail]
+            await self.conn.execute(_PG_BATCH.format(rows=", ".join([_PG_ROW] * len(chunk))), params)
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+__all__ = ["SQLITE_TIME", "AsyncOutcomeRecorder", "Outcome", "OutcomeRecorder"]
