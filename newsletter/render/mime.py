@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from email import policy
 from email.utils import formataddr, formatdate
 
@@ -23,6 +24,7 @@ from .unsubscribe import UnsubscribeLinks, Unsubscriber
 
 CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def check_header(value: str, what: str) -> str:
@@ -62,8 +64,19 @@ def _qp_piece(text: str) -> bytes:
     return encoded if text.endswith("\n") else encoded + _SOFT_BREAK
 
 
+def dot_stuff(data: bytes) -> bytes:
+    """SMTP's transparency (RFC 5321 4.5.2): a line that starts with '.' gets a second one."""
+    return _LEADING_DOT.sub(b"..", data)
+
+
 class MessageFactory:
-    """Turns one RenderedIssue into per-subscriber RFC 5322 messages (bytes with CRLF)."""
+    """Turns one RenderedIssue into per-subscriber RFC 5322 messages (bytes with CRLF).
+
+    With `wire=True` the bytes are what goes after SMTP's DATA as they are: CRLF line ends (always)
+    and dot-stuffed. Every prepared piece starts at the beginning of a line (each ends with a line
+    break or a quoted-printable soft break), so each is stuffed once when prepared, and a
+    per-subscriber value (a name or a URL may start with '.') when it is filled.
+    """
 
     def __init__(
         self,
@@ -72,6 +85,7 @@ class MessageFactory:
         *,
         message_key: str | None = None,
         unsubscriber: Unsubscriber | None = None,
+        wire: bool = False,
     ) -> None:
         nl = config.newsletter
         source = str(rendered.issue.articles[0].path) if rendered.issue.articles else "issue"
@@ -111,10 +125,14 @@ class MessageFactory:
         self.text_head = CRLF + part_head("plain")
         self.html_head = CRLF + part_head("html")
         self.closing = f"\r\n--{boundary}--\r\n".encode()
-        self.text_part = Prepared(rendered.text, rendered.marker, piece=_qp_piece, value=_qp_piece, cache_values=True)
-        self.html_part = Prepared(
-            rendered.html, rendered.marker, piece=_qp_piece, value=_qp_html_value, cache_values=True
-        )
+        self.wire = wire
+        text_piece: Callable[[str], bytes] = _qp_piece
+        html_value: Callable[[str], bytes] = _qp_html_value
+        if wire:
+            text_piece = lambda text: dot_stuff(_qp_piece(text))  # noqa: E731
+            html_value = lambda value: dot_stuff(_qp_html_value(value))  # noqa: E731
+        self.text_part = Prepared(rendered.text, rendered.marker, piece=text_piece, value=text_piece, cache_values=True)
+        self.html_part = Prepared(rendered.html, rendered.marker, piece=text_piece, value=html_value, cache_values=True)
 
     def message_id(self, email: str) -> str:
         """Stable per campaign and address, so a message resent after a crash can be deduplicated."""

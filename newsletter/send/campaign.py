@@ -32,6 +32,7 @@ from .progress import Reporter, SilentReporter
 from .recording import replay_journal
 from .result import CampaignResult
 from .sender import Sender
+from .transports import wire_form
 
 
 @contextlib.contextmanager
@@ -116,7 +117,7 @@ async def run_campaign(
                 "the issue was edited after a partial send; this version goes "
                 + ("only to those who did not receive the earlier one" if on_edit == "remaining" else "to everyone")
             )
-        factory = MessageFactory(rendered, config, message_key=campaign.message_key)
+        factory = MessageFactory(rendered, config, message_key=campaign.message_key, wire=wire_form(config))
         sender = Sender(config, engine, campaign, factory, result, reporter, stop, run_started)
         watcher = asyncio.create_task(_watch_lock(lost, sender))
         try:

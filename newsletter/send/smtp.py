@@ -12,6 +12,7 @@ import aiosmtplib
 
 from ..config import Config
 from .replies import classify, connect_error
+from .smtp_wire import envelope_address, send_wire
 from .transport import Attempt, AttemptKind
 
 
@@ -30,9 +31,13 @@ def client_for(config: Config) -> aiosmtplib.SMTP:
 
 
 class SmtpTransport:
-    def __init__(self, config: Config) -> None:
+    """`wire=True`: messages come in wire form (CRLF, dot-stuffed) and go out as they are (smtp_wire.py)."""
+
+    def __init__(self, config: Config, *, wire: bool = False) -> None:
         self.config = config
+        self.wire = wire
         self.client: aiosmtplib.SMTP | None = None
+        self._mail_from: tuple[str, bytes] = ("", b"")
 
     @property
     def connected(self) -> bool:
@@ -56,7 +61,12 @@ class SmtpTransport:
                 await client.connect()
                 self.client = client
             assert self.client is not None
-            _refused, reply = await self.client.sendmail(sender, [recipient], data)
+            if self.wire:
+                if self._mail_from[0] != sender:
+                    self._mail_from = (sender, envelope_address(sender))
+                reply = await send_wire(self.client, self._mail_from[1], recipient, data)
+            else:
+                _refused, reply = await self.client.sendmail(sender, [recipient], data)
         except Exception as exc:
             return classify(exc, self.config)
         return Attempt(AttemptKind.SENT, reply)

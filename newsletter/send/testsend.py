@@ -21,7 +21,7 @@ from ..render.mime import MessageFactory
 from .pool import DeliveryPool, Job
 from .ratelimit import RateLimiter
 from .transport import Attempt, AttemptKind
-from .transports import transport_for
+from .transports import transport_for, wire_form
 
 TEST_PREFIX = "[TEST] "
 
@@ -41,7 +41,7 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
     if not recipients:
         raise NewsletterError("send-test needs at least one --to ADDRESS")
     rendered = render_issue(issue, config, subject_prefix=TEST_PREFIX)
-    factory = MessageFactory(rendered, config)
+    factory = MessageFactory(rendered, config, wire=wire_form(config))
     sample = sample_subscriber(config)
     _size, connect = transport_for(config, f"test-{dt.datetime.now():%Y%m%d-%H%M%S}")
     transport = connect()

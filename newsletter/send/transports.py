@@ -9,12 +9,22 @@ from .outbox import OutboxTransport
 from .transport import Transport
 
 
+def wire_form(config: Config) -> bool:
+    """Whether messages should be built in SMTP's wire form (the SMTP transport then sends them as they are)."""
+    if config.delivery.backend != "smtp":
+        return False
+    from .smtp_wire import wire_supported
+
+    return wire_supported()
+
+
 def transport_for(config: Config, batch: str) -> tuple[int, Callable[[], Transport]]:
     """(connections, factory); `batch` names the outbox folder (campaign key or test-<time>)."""
     if config.delivery.backend == "smtp":
         from .smtp import SmtpTransport  # aiosmtplib only when it is used
 
-        return config.smtp.connections, lambda: SmtpTransport(config)
+        wire = wire_form(config)
+        return config.smtp.connections, lambda: SmtpTransport(config, wire=wire)
     outbox = OutboxTransport(config.path("outbox"), batch)  # one folder, written one file at a time
     return 1, lambda: outbox
 
