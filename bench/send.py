@@ -4,6 +4,8 @@
     python bench/send.py --quick    # smaller runs, same measurements
     python bench/send.py --against ../old-checkout
                                     # also (b) of another checkout, interleaved: before/after in one run
+    python bench/send.py --rtt 20      # a relay 20 ms away (bench/rtt_proxy.py in front of the sink):
+                                    # (a) with 4 connections against (b) with its default settings
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
 
@@ -52,6 +54,7 @@ ARTICLE = "2026-11-23-welcome"
 ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
 EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
+DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
 
 
@@ -103,7 +106,26 @@ class Sink:
                     raise SystemExit(f"the sink ({self.name}) did not start") from None
                 time.sleep(0.05)
 
+    def behind_proxy(self, rtt_ms: float) -> None:
+        """From now on connections go through bench/rtt_proxy.py, which adds `rtt_ms` per round trip."""
+        target, self.port = self.port, free_port()
+        proxy = [sys.executable, str(REPO / "bench" / "rtt_proxy.py"), str(self.port), str(target), str(rtt_ms)]
+        self.proxy = subprocess.Popen(proxy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.name += f" behind a {rtt_ms:g} ms round-trip proxy"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the round-trip proxy did not start") from None
+                time.sleep(0.05)
+
     def close(self) -> None:
+        if getattr(self, "proxy", None) is not None:
+            self.proxy.terminate()
+            self.proxy.wait(timeout=10)
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
@@ -126,7 +148,7 @@ def env_for(sink: Sink, folder: Path) -> dict[str, str]:
             "NEWSLETTER_SMTP_HOST": "127.0.0.1",
             "NEWSLETTER_SMTP_PORT": str(sink.port),
             "NEWSLETTER_SMTP_SECURITY": "none",
-            "NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS),
+            **({} if DEFAULT_CONNECTIONS else {"NEWSLETTER_SMTP_CONNECTIONS": str(CONNECTIONS)}),
             "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv",
             "PYTHONPATH": str(REPO),
             # As installed: bytecode compiled once (kept out of the repository), not on every start.
@@ -227,7 +249,13 @@ def main() -> None:
         "--postgres", metavar="URL", help="run (b) on PostgreSQL: a server the bench may create databases on"
     )
     parser.add_argument("--against", metavar="DIR", type=Path, help="also run (b) from another checkout, interleaved")
+    parser.add_argument(
+        "--rtt", type=float, metavar="MS", help="a relay this many ms away: (a) 4 connections, (b) defaults"
+    )
     args = parser.parse_args()
+    if args.rtt:
+        rtt_bench(args.rtt, 5_000 if not args.quick else 600, args.one_click)
+        return
     if args.postgres:
         POSTGRES.append(args.postgres)
     if args.one_click:
@@ -301,6 +329,34 @@ def main() -> None:
     ratio = big.peak_rss_mb / b.peak_rss_mb
     print(
         f"RSS({large:,}) / RSS({small:,}) = {big.peak_rss_mb:.1f} / {b.peak_rss_mb:.1f} MB = {ratio:.2f}  target <= 1.3"
+    )
+
+
+def rtt_bench(rtt_ms: float, count: int, one_click: bool) -> None:
+    """(a) with today's 4 connections and (b) with its default settings, both through the round-trip proxy."""
+    if one_click:
+        EXTRA_ENV.update(ONE_CLICK)
+    DEFAULT_CONNECTIONS.append(True)
+    sink = Sink()
+    try:
+        sink.behind_proxy(rtt_ms)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = make_folder(Path(tmp), count)
+            message, sender = sample_message(folder)
+            print(f"sink: {sink.name}; {count:,} messages of {len(message):,} bytes", flush=True)
+            a = asyncio.run(ceiling(sink, message, sender, count))
+            print(f"(a) raw aiosmtplib, {CONNECTIONS} connections: {a:,.0f} msg/s", flush=True)
+            b = newsletter_send(sink, folder, count)
+            print(
+                f"(b) newsletter send, default settings: {b.rate_wall:,.0f} msg/s whole process, "
+                f"{b.rate_sending:,.0f} while sending",
+                flush=True,
+            )
+    finally:
+        sink.close()
+    print(
+        f"b/a at {rtt_ms:g} ms = {b.rate_wall / a:.2f} (whole process), {b.rate_sending / a:.2f} (sending)"
+        f"   target >= 3"
     )
 
 

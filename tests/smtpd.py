@@ -6,6 +6,7 @@ client code under test talks to a real server over a real socket.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -96,3 +97,56 @@ class SmtpServer:
             "NEWSLETTER_SMTP_PORT": str(self.port),
             "NEWSLETTER_SMTP_SECURITY": "none",
         }
+
+
+class ConnectionLimit:
+    """A front for an SmtpServer that greets connections beyond `limit` with `421 too many connections`.
+
+    Runs its own event loop in a thread; point the client at `port`.
+    """
+
+    def __init__(self, server: SmtpServer, limit: int) -> None:
+        self.server = server
+        self.limit = limit
+        self.active = 0
+        self.refused = 0
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.active >= self.limit:
+            self.refused += 1
+            writer.write(b"421 4.7.0 too many connections from your host\r\n")
+            await writer.drain()
+            writer.close()
+            return
+        self.active += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.server.port)
+
+            async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+                dst.close()
+
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+        finally:
+            self.active -= 1
+
+    def __enter__(self) -> ConnectionLimit:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop
+        )
+        self._server = started.result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    def env(self) -> dict[str, str]:
+        return {**self.server.env(), "NEWSLETTER_SMTP_PORT": str(self.port)}

@@ -11,7 +11,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from .helpers import FAST, TLS, Cli, counts, write_list
-from .smtpd import RecordingHandler, SmtpServer
+from .smtpd import ConnectionLimit, RecordingHandler, SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -70,3 +70,18 @@ def test_rate_limit_holds_across_connections(cli: Cli, folder: Path) -> None:
     # And over every window of 10 consecutive messages, not only on average.
     for i in range(len(arrivals) - 10):
         assert 9 / (arrivals[i + 9] - arrivals[i]) <= 25 * 1.1 * 1.5
+
+
+def test_a_relay_that_allows_fewer_connections_gets_fewer(cli: Cli, folder: Path) -> None:
+    """The default connections (16) against a relay that greets the fourth with 421: three carry on."""
+    addresses = write_list(folder, 80, cli)
+    with SmtpServer() as server, ConnectionLimit(server, 3) as limit:
+        cli.env.update({**limit.env(), "NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01", "NEWSLETTER_SMTP_TIMEOUT": "10"})
+        result = cli("send", TLS, "--yes")
+        assert result.exit_code == 0, result.output
+        assert "the relay refused more than 3 connections at once (421 at connect); the run went on with 3" in (
+            result.stderr
+        )
+        assert sorted(server.handler.recipients()) == sorted(addresses)  # each exactly once
+        assert limit.refused >= 13
+    assert counts(cli) == {"sent": 80}

@@ -66,7 +66,7 @@ class SmtpSection:
     username: str = ""
     timeout: float = 30.0
     # Sending-engine knobs (used by `newsletter send`).
-    connections: int = 4
+    connections: int = 16
     rate: float = 0.0
     max_per_hour: int = 0
     max_attempts: int = 5

@@ -71,6 +71,7 @@ class DeliveryPool:
         self.stop = stop
         self.fatal: NewsletterError | None = None
         self.reconnects = 0
+        self.live = size  # connections still working: a relay's "421 too many connections" retires one
         self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
         # At most `capacity` jobs in memory (queued or waiting to retry). The feeder refills in bulk
         # once half have finished: a semaphore slot per job woke the feeder task once per message.
@@ -167,7 +168,7 @@ class DeliveryPool:
     def _take(self, first: Job | None) -> tuple[list[Job], bool]:
         """Up to BUILD_AHEAD queued jobs (fewer near the end, so every connection gets some); True at a close."""
         queue = self._queue
-        want = max(1, min(BUILD_AHEAD, queue.qsize() // self.size))
+        want = max(1, min(BUILD_AHEAD, queue.qsize() // self.live))
         chunk: list[Job] = [] if first is None else [first]
         while len(chunk) < want and queue.qsize():
             job = queue.get_nowait()
@@ -198,7 +199,7 @@ class DeliveryPool:
                 if first is None:
                     return
             chunk, closing = self._take(first)
-            for job, data in zip(chunk, self._build_all(chunk), strict=True):
+            for index, (job, data) in enumerate(zip(chunk, self._build_all(chunk), strict=True)):
                 if stop.is_set():
                     return  # the rest of the chunk stays pending: never attempted
                 if isinstance(data, NewsletterError):
@@ -231,6 +232,14 @@ class DeliveryPool:
                     self._retry_later(job)
                 else:
                     self._finish()
+                if attempt.at_connect and attempt.reply.startswith("421") and self.live > 1:
+                    # The relay refuses this many connections: this one stops for the rest of the run.
+                    self.live -= 1
+                    for rest in chunk[index + 1 :]:
+                        self._queue.put_nowait(rest)
+                    if closing:
+                        self._queue.put_nowait(None)
+                    return
                 if failures_in_row > 1:  # the server keeps dropping us: pause this connection
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.backoff(min(failures_in_row - 1, 6)))

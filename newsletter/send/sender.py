@@ -166,6 +166,11 @@ class Sender:
                 self.result.elapsed = time.monotonic() - started  # recording the outcomes included
         if pool.fatal is not None:
             self.pool_fatal = pool.fatal
+        if pool.live < size:
+            self.result.notes.append(
+                f"the relay refused more than {pool.live} connections at once (421 at connect); the run went on with "
+                f"{pool.live}: set [smtp] connections = {pool.live} to match it"
+            )
         if self.result.stopped and not self.result.stopped.startswith("lost"):
             restored = deliveries.undo_run_failures(self.engine, self.campaign.id, self.campaign.key, self.run_started)
             if restored:

@@ -7,6 +7,7 @@ resets the transport and the next message opens a fresh connection.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import aiosmtplib
 
@@ -55,11 +56,15 @@ class SmtpTransport:
         self.client = client
 
     async def send(self, sender: str, recipient: str, data: bytes) -> Attempt:
-        try:
-            if not self.connected:
+        if not self.connected:
+            try:
                 client = client_for(self.config)
                 await client.connect()
-                self.client = client
+            except Exception as exc:
+                attempt = classify(exc, self.config)
+                return replace(attempt, at_connect=True)
+            self.client = client
+        try:
             assert self.client is not None
             if self.wire:
                 if self._mail_from[0] != sender:

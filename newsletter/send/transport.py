@@ -31,6 +31,7 @@ class Attempt:
     reconnect: bool = False  # the connection is unusable (421, drop, timeout): reset it
     suppress: bool = False  # a permanent refusal of this mailbox: never mail it again
     error: NewsletterError | None = None  # for fatal attempts: what to tell the user
+    at_connect: bool = False  # it failed while opening the connection (a 421 there: too many connections)
 
 
 class Transport(Protocol):
