@@ -12,12 +12,11 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from email import policy
-from email.utils import formataddr, formatdate
+from email.utils import formatdate, parseaddr
 
 from ..config import Config
 from ..content.subscribers import Subscriber
-from ..errors import HeaderInjectionError
+from .headers import check_header, fold, fold_address
 from .issue import RenderedIssue
 from .personal import Prepared, escape_html, field_values
 from .unsubscribe import UnsubscribeLinks, Unsubscriber
@@ -27,25 +26,12 @@ _SOFT_BREAK = b"=\r\n"
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def check_header(value: str, what: str) -> str:
-    """Refuse CR/LF (header injection) in anything that becomes a header; `what` names the source."""
-    if "\r" in value or "\n" in value:
-        raise HeaderInjectionError(f"{what}: contains a line break (CR/LF), which would forge mail headers; remove it")
-    return value
-
-
 def list_id(config: Config) -> str:
     nl = config.newsletter
     if nl.list_id:
         return nl.list_id
     slug = re.sub(r"[^a-z0-9]+", "-", nl.name.lower()).strip("-") or "newsletter"
     return f"{slug}.{nl.domain}"
-
-
-def _fold(name: str, value: str) -> bytes:
-    """One header line, RFC 2047-encoded when non-ASCII, folded at 78 columns."""
-    folded: str = policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP)
-    return folded.encode("ascii")
 
 
 def _qp(text: str) -> bytes:
@@ -101,13 +87,13 @@ class MessageFactory:
         self.fields = rendered.fields
         boundary = f"=_nl_{secrets.token_hex(12)}"  # "=_" can never occur in quoted-printable text
         headers = [
-            _fold("From", nl.from_),
-            _fold("Subject", rendered.subject),
-            _fold("Date", formatdate(localtime=True)),
-            _fold("List-Id", f"{nl.name} <{self.list_id}>"),
+            fold_address("From", *parseaddr(nl.from_)),
+            fold("Subject", rendered.subject),
+            fold("Date", formatdate(localtime=True)),
+            fold_address("List-Id", nl.name, self.list_id),
         ]
         if nl.reply_to:
-            headers.append(_fold("Reply-To", nl.reply_to))
+            headers.append(fold_address("Reply-To", *parseaddr(nl.reply_to)))
         self.static_headers = b"".join(headers)
         self.mime_headers = (
             b"Auto-Submitted: auto-generated\r\n"
@@ -145,9 +131,8 @@ class MessageFactory:
         where = f"subscribers line {subscriber.line}" if subscriber.line else "recipient"
         email = check_header(subscriber.email, f"{where}: email")
         name = check_header(subscriber.name, f"{where}: name")
-        to = formataddr((name, email), charset="utf-8") if name else email
         lines = [
-            f"To: {to}\r\n".encode("ascii", "strict"),
+            fold_address("To", name, email),
             f"Message-ID: {self.message_id(email)}\r\n".encode(),
             # Written raw: folding would RFC 2047-encode a long URL, which providers do not decode.
             f"List-Unsubscribe: {check_header(links.header, 'List-Unsubscribe')}\r\n".encode("ascii"),
