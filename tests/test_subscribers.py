@@ -70,6 +70,13 @@ def test_duplicate_ignoring_case_keeps_the_first(cli: Cli) -> None:
     assert names == ["Ada Lovelace", "X"]
 
 
+def test_a_name_too_long_for_a_header_is_refused_at_import(cli: Cli) -> None:
+    code, out = check(cli, HEADER + GOOD + f"long@example.com,{'Ä' * 400},,,\nok@example.com,{'B' * 200},,,\n")
+    assert code == 1
+    assert out[0] == "subscribers.csv:3: name is 400 characters; shorten it to at most 200"
+    assert "3 rows; 2 valid (2 active); 1 invalid" in out[-1]
+
+
 def test_empty_email(cli: Cli) -> None:
     code, out = check(cli, HEADER + GOOD + ",Nobody,active,,\n")
     assert code == 1

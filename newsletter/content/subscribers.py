@@ -26,6 +26,7 @@ from .addresses import AddressChecker, Seen
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
 SENDABLE = "active"
+MAX_NAME = 200  # characters of a display name: the To: header must stay readable (and within RFC 5322)
 MAX_PROBLEMS_KEPT = 1000  # details kept for printing; every problem is still counted
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -250,6 +251,8 @@ def _row_problem(row: list[str], width: int, columns: list[str], email_at: int) 
         if name in ("email", "name") and _CONTROL.search(value.strip()):
             what = "a line break (CR/LF)" if ("\r" in value or "\n" in value) else "a control character"
             return f"{name} contains {what}, which cannot go into a mail header; remove it"
+        if name == "name" and len(value.strip()) > MAX_NAME:
+            return f"name is {len(value.strip()):,} characters; shorten it to at most {MAX_NAME}"
         if name == "status" and value.strip().lower() not in ("", *STATUSES):
             return f"status {value.strip()!r} is not one of {', '.join(STATUSES)} (empty means active); correct it"
     return None
