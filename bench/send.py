@@ -6,6 +6,7 @@
                                     # also (b) of another checkout, interleaved: before/after in one run
     python bench/send.py --rtt 20      # a relay 20 ms away (bench/rtt_proxy.py in front of the sink):
                                     # (a) with 4 connections against (b) with its default settings
+    python bench/send.py --dkim       # every message DKIM-signed (RSA-2048), against the same send unsigned
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
 
@@ -56,6 +57,24 @@ EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
 DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
+
+
+def dkim_env(folder: Path) -> dict[str, str]:
+    """A fresh RSA-2048 key for DKIM signing (`--dkim`)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = folder / "dkim.key"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    path.chmod(0o600)
+    return {
+        "NEWSLETTER_DKIM_DOMAIN": "example.com",
+        "NEWSLETTER_DKIM_SELECTOR": "bench",
+        "NEWSLETTER_DKIM_KEY_FILE": str(path),
+    }
 
 
 def fresh_state(folder: Path) -> dict[str, str]:
@@ -249,6 +268,7 @@ def main() -> None:
         "--postgres", metavar="URL", help="run (b) on PostgreSQL: a server the bench may create databases on"
     )
     parser.add_argument("--against", metavar="DIR", type=Path, help="also run (b) from another checkout, interleaved")
+    parser.add_argument("--dkim", action="store_true", help="(b) signs every message with DKIM (RSA-2048)")
     parser.add_argument(
         "--rtt", type=float, metavar="MS", help="a relay this many ms away: (a) 4 connections, (b) defaults"
     )
@@ -260,6 +280,8 @@ def main() -> None:
         POSTGRES.append(args.postgres)
     if args.one_click:
         EXTRA_ENV.update(ONE_CLICK)
+    if args.dkim:
+        EXTRA_ENV.update(dkim_env(Path(tempfile.mkdtemp())))
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
     sink = Sink()
     try:

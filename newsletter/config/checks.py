@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -26,6 +27,20 @@ def validate(config: Config, where: str, *, state_from_file: bool) -> None:
     if not 0 < smtp.max_failure_ratio <= 1:
         raise ConfigError(f"{where}: [smtp] max_failure_ratio: must be above 0 and at most 1")
     _schedule(config, where)
+    _dkim(config, where)
+
+
+def _dkim(config: Config, where: str) -> None:
+    """All of domain, selector and key_file, or none of them."""
+    dkim = config.dkim
+    given = {"domain": bool(dkim.domain), "selector": bool(dkim.selector), "key_file": bool(dkim.key_file)}
+    if any(given.values()) and not all(given.values()):
+        missing = ", ".join(k for k, v in given.items() if not v)
+        raise ConfigError(f"{where}: [dkim]: {missing} missing; DKIM signing needs domain, selector and key_file")
+    for key in ("domain", "selector"):
+        value = getattr(dkim, key)
+        if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+            raise ConfigError(f"{where}: [dkim] {key}: {value!r} is not a DNS name; write it like example.org")
 
 
 def _newsletter(config: Config, where: str) -> None:

@@ -93,6 +93,16 @@ class ScheduleSection:
 
 
 @dataclass(frozen=True)
+class DkimSection:
+    """DKIM signing, when `domain` is set: the key's DNS record is `<selector>._domainkey.<domain>`."""
+
+    domain: str = ""
+    selector: str = ""
+    key_file: str = ""  # a PEM private key, readable by its owner only
+    algorithm: Literal["rsa-sha256", "ed25519-sha256"] = "rsa-sha256"
+
+
+@dataclass(frozen=True)
 class PreviewSection:
     host: str = "127.0.0.1"
     port: int = 8025
@@ -113,6 +123,7 @@ class Config:
     delivery: DeliverySection = field(default_factory=DeliverySection)
     smtp: SmtpSection = field(default_factory=SmtpSection)
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    dkim: DkimSection = field(default_factory=DkimSection)
     preview: PreviewSection = field(default_factory=PreviewSection)
     serve: ServeSection = field(default_factory=ServeSection)
     # Folder that relative paths are resolved against (the config file's folder).
@@ -129,8 +140,10 @@ class Config:
 
     def path(self, name: str) -> Path:
         """An entry of [paths], resolved against the config file's folder."""
-        value = getattr(self.paths, name)
-        value = Path(value)
+        return self.resolve(Path(getattr(self.paths, name)))
+
+    def resolve(self, value: Path) -> Path:
+        """A path from the config, relative to the config file's folder."""
         return value if value.is_absolute() else self.root / value
 
     @property
@@ -166,6 +179,7 @@ SECTIONS: dict[str, type] = {
     "delivery": DeliverySection,
     "smtp": SmtpSection,
     "schedule": ScheduleSection,
+    "dkim": DkimSection,
     "preview": PreviewSection,
     "serve": ServeSection,
 }

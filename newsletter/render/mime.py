@@ -16,6 +16,7 @@ from email.utils import formatdate, parseaddr
 
 from ..config import Config
 from ..content.subscribers import Subscriber
+from .dkim import signer_for
 from .headers import check_header, fold, fold_address
 from .issue import RenderedIssue
 from .personal import Prepared, escape_html, field_values
@@ -112,6 +113,7 @@ class MessageFactory:
         self.html_head = CRLF + part_head("html")
         self.closing = f"\r\n--{boundary}--\r\n".encode()
         self.wire = wire
+        self.signer = signer_for(config)  # DKIM, when [dkim] is set
         text_piece: Callable[[str], bytes] = _qp_piece
         html_value: Callable[[str], bytes] = _qp_html_value
         if wire:
@@ -144,7 +146,7 @@ class MessageFactory:
     def build(self, subscriber: Subscriber) -> bytes:
         links = self.unsubscriber.links(subscriber.email)
         values = field_values(self.fields, subscriber.fields, links.url)
-        return b"".join(
+        message = b"".join(
             [
                 self.static_headers,
                 self.recipient_headers(subscriber, links),
@@ -156,3 +158,4 @@ class MessageFactory:
                 self.closing,
             ]
         )
+        return message if self.signer is None else self.signer.sign(message, wire=self.wire)
