@@ -193,4 +193,4 @@ def test_postgresql_without_the_driver_is_one_line(tmp_path: Path) -> None:
         [sys.executable, "-c", script, "status"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 1
-    assert "PostgreSQL needs the psycopg driver; install it with pip install 'newsletter[postgresql]'" in result.stderr
+    assert "PostgreSQL needs the psycopg driver; install it with pip install 'quillpost[postgresql]'" in result.stderr

@@ -96,7 +96,7 @@ def warn_about_setup(config: Config) -> None:
     default=None,
     help="Config file (default: ./newsletter.toml, else built-in defaults).",
 )
-@click.version_option(package_name="newsletter")
+@click.version_option(package_name="quillpost")
 @click.pass_context
 def app(ctx: click.Context, config_path: Path | None) -> None:
     """Write articles in Markdown, preview them, send them as email."""

@@ -46,7 +46,7 @@ def _create(config: Config) -> Engine:
         except ImportError:
             raise StateError(
                 f"{config.state_shown}: PostgreSQL needs the psycopg driver; install it with "
-                f"pip install 'newsletter[postgresql]'"
+                f"pip install 'quillpost[postgresql]'"
             ) from None
     path = config.path("state").resolve()
     try:
