@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import markdown
+from babel import Locale
 from jinja2 import (
     ChoiceLoader,
     Environment,
@@ -34,6 +35,8 @@ from ..content.articles import Article
 from ..content.issue import Issue
 from ..content.subscribers import read_columns
 from ..errors import TemplateProblem
+from .i18n import install, locale_for
+from .images import AssetLinks
 from .lint import lint
 from .personal import TABLE_KEY, Field, FieldTable, SubscriberProxy, default_filter, field_values, fill_text
 from .plaintext import Links, html_to_text
@@ -71,21 +74,17 @@ def markdown_to_html(body: str) -> str:
     return html
 
 
-def _date(value: dt.date | dt.datetime, fmt: str = "%-d %B %Y") -> str:
-    return value.strftime(fmt)
-
-
 def environment(config: Config) -> Environment:
     """The Jinja2 environment: the folder's templates first, then the built-in theme.
 
-    One per templates folder, kept: compiled templates are reused across renders (the preview
-    renders on every save), and Jinja's auto_reload recompiles a template whose file changed.
+    One per templates folder and language, kept: compiled templates are reused across renders (the
+    preview renders on every save), and Jinja's auto_reload recompiles a template whose file changed.
     """
-    return _environment(str(config.path("templates").resolve()))
+    return _environment(str(config.path("templates").resolve()), locale_for(config))
 
 
 @functools.cache
-def _environment(templates: str) -> Environment:
+def _environment(templates: str, locale: Locale) -> Environment:
     loaders = [FileSystemLoader(templates), FileSystemLoader(str(builtin_templates()))]
     env = Environment(
         loader=ChoiceLoader(loaders),
@@ -95,7 +94,7 @@ def _environment(templates: str) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["date"] = _date
+    install(env, locale)  # _(), ngettext(), the language's `date` and `number` filters
     env.filters["default"] = env.filters["d"] = default_filter
     return env
 
@@ -141,6 +140,8 @@ def inline_css(html: str) -> str:
         remove_classes=False,
         allow_network=False,
         disable_validation=True,
+        # Not `height="auto"` from the stylesheet's `height: auto` over an image's real height attribute.
+        disable_basic_attributes=["height"],
         cssutils_logging_level=logging.CRITICAL,
     ).transform()
     assert isinstance(inlined, str)
@@ -149,8 +150,10 @@ def inline_css(html: str) -> str:
     return inlined
 
 
-def _entry(article: Article, links: Links, base_url: str) -> dict[str, Any]:
+def _entry(article: Article, links: Links, base_url: str, assets: AssetLinks | None) -> dict[str, Any]:
     body_html = markdown_to_html(article.body)
+    if assets is not None:  # relative images and files -> absolute <base_url>/assets/ URLs, sized
+        body_html = assets.rewrite(body_html, article.path.parent)
     return {
         "article": article,
         "html": Markup(body_html),
@@ -174,7 +177,8 @@ def render_issue(
     env = environment(config)
     links = Links()
     base_url = config.newsletter.base_url.rstrip("/")
-    entries = [_entry(a, links, base_url) for a in issue.articles]
+    assets = AssetLinks.for_email(config) if base_url else None
+    entries = [_entry(a, links, base_url, assets) for a in issue.articles]
     context: dict[str, Any] = {
         "newsletter": config.newsletter,
         "issue": issue,
