@@ -6,9 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
@@ -61,6 +61,7 @@ def test_compiled_catalog_is_the_po_file(language: str) -> None:
         shipped = read_mo(f)
     compiled.seek(0)
     fresh = read_mo(compiled)
+
     def table(catalog: Catalog) -> dict[object, object]:
         return {_key(m.id): _key(m.string) for m in catalog}
 

@@ -149,14 +149,18 @@ def test_archive_lists_published_issues_newest_first_and_hides_drafts_and_future
 
 def test_archive_is_paginated(cli: Cli, folder: Path) -> None:
     for day in range(1, 46):
-        article(folder, f"2026-0{1 + day // 28}-{1 + day % 28:02d}-note-{day}", f"2026-0{1 + day // 28}-{1 + day % 28:02d}")
+        article(
+            folder, f"2026-0{1 + day // 28}-{1 + day % 28:02d}-note-{day}", f"2026-0{1 + day // 28}-{1 + day % 28:02d}"
+        )
     with LiveServer(configure(cli)) as server:
         first, second, third = (server.get(p) for p in ("/archive", "/archive/page/2", "/archive/page/3"))
         counts = [len(re.findall(r"<h3>", r.text)) for r in (first, second, third)]
         assert [r.status_code for r in (first, second, third)] == [200, 200, 200]
         assert counts == [20, 20, 8]  # 45 notes and the 3 example articles
         assert 'rel="next" href="archive/page/2"' in first.text and "Page 1 of 3" in first.text
-        assert 'rel="prev" href="../../archive"' in second.text and 'rel="next" href="../../archive/page/3"' in second.text
+        assert (
+            'rel="prev" href="../../archive"' in second.text and 'rel="next" href="../../archive/page/3"' in second.text
+        )
         assert 'rel="next"' not in third.text
         assert server.get("/archive/page/4").status_code == 404
         assert server.get("/archive/page/1").status_code == 404  # page 1 is /archive
@@ -334,7 +338,9 @@ def test_path_traversal_and_other_files_are_404(server: LiveServer, folder: Path
 def test_a_digest_that_went_out_is_in_the_archive_with_its_articles(cli: Cli, letter: Path) -> None:
     article(letter, "2026-11-18-first", "2026-11-18", title="First of the week")
     article(letter, "2026-11-20-second", "2026-11-20", title="Second of the week")
-    config = configure(cli, NEWSLETTER_PATHS_SUBSCRIBERS="subscribers.csv", NEWSLETTER_SCHEDULE_TIMEZONE="Europe/Berlin")
+    config = configure(
+        cli, NEWSLETTER_PATHS_SUBSCRIBERS="subscribers.csv", NEWSLETTER_SCHEDULE_TIMEZONE="Europe/Berlin"
+    )
     with LiveServer(config) as server:
         assert "Digest" not in server.get("/archive").text  # nothing went out yet
         outcome = run_async(send_digest(config, at("2026-11-23T09:00")))
@@ -370,7 +376,9 @@ def march_article(folder: Path) -> None:
     write_article(
         folder,
         "2026-03-05-march.md",
-        "---\ntitle: Ein Artikel im März\ndate: 2026-03-05\nauthor: Mira\nsummary: Kurz.\n---\n\n" + "Wort " * 1100 + "\n",
+        "---\ntitle: Ein Artikel im März\ndate: 2026-03-05\nauthor: Mira\nsummary: Kurz.\n---\n\n"
+        + "Wort " * 1100
+        + "\n",
     )
 
 
@@ -379,14 +387,30 @@ def march_article(folder: Path) -> None:
     [
         (
             "de",
-            ["5. März 2026", "5 Min. Lesezeit", "Hallo Ada Lovelace,", ">Abmelden</a>", ">Online ansehen</a>",
-             "Sie erhalten Privacy Notes, weil Sie sich mit", "Im Web lesen", 'lang="de"'],
+            [
+                "5. März 2026",
+                "5 Min. Lesezeit",
+                "Hallo Ada Lovelace,",
+                ">Abmelden</a>",
+                ">Online ansehen</a>",
+                "Sie erhalten Privacy Notes, weil Sie sich mit",
+                "Im Web lesen",
+                'lang="de"',
+            ],
             ["min read", "March", "Unsubscribe", "View online"],
         ),
         (
             "fr",
-            ["5 mars 2026", "5 min de lecture", "Bonjour Ada Lovelace,", ">Se désabonner</a>", ">Voir en ligne</a>",
-             "Vous recevez Privacy Notes parce que", "Lire sur le web", 'lang="fr"'],
+            [
+                "5 mars 2026",
+                "5 min de lecture",
+                "Bonjour Ada Lovelace,",
+                ">Se désabonner</a>",
+                ">Voir en ligne</a>",
+                "Vous recevez Privacy Notes parce que",
+                "Lire sur le web",
+                'lang="fr"',
+            ],
             ["min read", "March", "Unsubscribe", "View online"],
         ),
     ],
@@ -397,7 +421,10 @@ def test_german_and_french_email_and_web_pages_of_a_march_article(
     march_article(folder)
     base = "https://news.example.org"
     config = configure(
-        cli, NEWSLETTER_NEWSLETTER_LANGUAGE=language, NEWSLETTER_NEWSLETTER_BASE_URL=base, NEWSLETTER_SECRET_KEY="s" * 40
+        cli,
+        NEWSLETTER_NEWSLETTER_LANGUAGE=language,
+        NEWSLETTER_NEWSLETTER_BASE_URL=base,
+        NEWSLETTER_SECRET_KEY="s" * 40,
     )
     result = cli("render", "2026-03-05-march")
     assert result.exit_code == 0, result.output + result.stderr
@@ -414,8 +441,10 @@ def test_german_and_french_email_and_web_pages_of_a_march_article(
         page = server.get("/archive/2026-03-05-march").text
         home = server.get("/").text
     assert expected[0] in page and expected[1] in page and f'<html lang="{language}">' in page
-    words = {"de": ["Archiv", "Abonnieren", "E-Mail-Adresse", "Neueste Ausgaben"],
-             "fr": ["Archives", "S’abonner", "Adresse e-mail", "Derniers numéros"]}[language]
+    words = {
+        "de": ["Archiv", "Abonnieren", "E-Mail-Adresse", "Neueste Ausgaben"],
+        "fr": ["Archives", "S’abonner", "Adresse e-mail", "Derniers numéros"],
+    }[language]
     for word in words:
         assert word in home, word
     assert "Subscribe" not in home and "Latest issues" not in home
