@@ -38,6 +38,6 @@ def build(state: State, directory: Path | None) -> None:
             click.echo(f"writing pages: {done:,}/{total:,}", err=True)
 
     report = build_site(config, engine(config), out, progress)
-    click.echo(
-        f"wrote {report.pages:,} pages and {report.assets:,} assets to {report.out} in {report.seconds:.1f} s"
-    )
+    pages = f"{report.pages:,} page{'' if report.pages == 1 else 's'}"
+    assets = f"{report.assets:,} asset{'' if report.assets == 1 else 's'}"
+    click.echo(f"wrote {pages} and {assets} to {report.out} in {report.seconds:.1f} s")
