@@ -73,6 +73,7 @@ def test_export_holds_every_page_the_feed_and_the_used_assets(site: Path) -> Non
     assert f'<form class="subscribe" method="post" action="{BASE}/subscribe">' in home
     assert f"form-action {BASE}" in home  # the page's own policy: a static host sets no headers of ours
     article_page = (site / "archive" / PICTURES / "index.html").read_text()
+    assert f'<link rel="canonical" href="{BASE}/archive/{PICTURES}">' in article_page
     assert re.search(
         r'<img alt="The chain" src="\.\./\.\./assets/images/chain\.[0-9a-f]{10}\.png" width="1072"', article_page
     )

@@ -202,15 +202,18 @@ class SitePages:
     def env(self) -> Environment:
         return web_environment(str(self.config.path("templates").resolve()), locale_for(self.config))
 
-    def here(self, path: str) -> Here:
+    def here(self, path: str, canonical: bool = False) -> Here:
+        """Links from the page at `path`; `canonical`: the page's address at base_url (public pages only)."""
         subscribe = f"{self.base_url}/subscribe" if self.layout.static else relative(path, "subscribe")
-        canonical = f"{self.base_url}/{path}" if self.base_url else ""
-        return Here(self.layout, path, subscribe, canonical)
+        address = f"{self.base_url}/{path.rstrip('/')}" if canonical and self.base_url and path else ""
+        if canonical and self.base_url and not path:
+            address = f"{self.base_url}/"
+        return Here(self.layout, path, subscribe, address)
 
-    def render(self, template: str, path: str, **context: Any) -> str:
+    def render(self, template: str, path: str, *, canonical: bool = False, **context: Any) -> str:
         try:
             return self.env.get_template(template).render(
-                newsletter=self.config.newsletter, here=self.here(path), csp=self.csp, **context
+                newsletter=self.config.newsletter, here=self.here(path, canonical), csp=self.csp, **context
             )
         except TemplateError as exc:
             where = getattr(exc, "filename", None) or getattr(exc, "name", None) or template
@@ -228,7 +231,7 @@ class SitePages:
 
     def home(self) -> str:
         articles, _files = self.index.articles()
-        return self.render("home.html", "", latest=[Entry.of(a) for a in articles[:LATEST]])
+        return self.render("home.html", "", canonical=True, latest=[Entry.of(a) for a in articles[:LATEST]])
 
     def archive_pages(self, entries: Sequence[Entry] | None = None) -> int:
         total = len(self.index.entries() if entries is None else entries)
@@ -241,7 +244,9 @@ class SitePages:
         if not 1 <= page <= pages:
             return None
         shown = entries[(page - 1) * PER_PAGE : page * PER_PAGE]
-        return self.render("archive.html", self.layout.archive(page), entries=shown, page=page, pages=pages)
+        return self.render(
+            "archive.html", self.layout.archive(page), canonical=True, entries=shown, page=page, pages=pages
+        )
 
     def item(self, slug: str, entries: Sequence[Entry] | None = None) -> str | None:
         """An article's or a digest's web page; None when nothing is published under `slug`.
@@ -257,7 +262,7 @@ class SitePages:
             return None
         path = self.layout.item(slug)
         if found.kind == "digest":
-            return self.render("digest.html", path, entry=found)
+            return self.render("digest.html", path, canonical=True, entry=found)
         article = found.article
         assert article is not None
         articles = [e for e in entries if e.kind == "article"]
@@ -266,7 +271,14 @@ class SitePages:
         older = articles[position + 1] if position + 1 < len(articles) else None
         body = self.body(article, path)
         return self.render(
-            "article.html", path, entry=found, article=article, body=Markup(body.html), newer=newer, older=older
+            "article.html",
+            path,
+            canonical=True,
+            entry=found,
+            article=article,
+            body=Markup(body.html),
+            newer=newer,
+            older=older,
         )
 
     def body(self, article: Article, path: str, base_url: str = "") -> WebBody:
