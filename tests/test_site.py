@@ -476,3 +476,20 @@ def test_email_from_a_send_carries_the_view_online_link_first(cli: Cli) -> None:
     html = email.message_from_bytes(raw, policy=email.policy.default).get_body(("html",)).get_content()
     links = re.findall(r'<a href="([^"]+)"', html)
     assert links[0] == f"https://news.example.org/archive/{TLS}"
+
+
+def test_the_cached_index_sees_an_article_edited_in_place_within_a_second_or_two(
+    server: LiveServer, folder: Path
+) -> None:
+    assert "Welcome to Privacy Notes" in server.get("/archive").text
+    path = folder / "issues" / f"{WELCOME}.md"
+    with open(path, "r+", encoding="utf-8") as f:  # in place: the folder's own time stamp does not change
+        text = f.read().replace("title: Welcome to Privacy Notes", "title: Welcome, edited")
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+    deadline = time.monotonic() + 5
+    while "Welcome, edited" not in server.get("/archive").text:
+        assert time.monotonic() < deadline, "the edit never showed"
+        time.sleep(0.1)
+    assert "<h1>Welcome, edited</h1>" in server.get(f"/archive/{WELCOME}").text

@@ -9,6 +9,7 @@ the page, so a static export works under any path.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,8 @@ from .assets import Asset, AssetStore
 # The email's column: a 600 px container less 2 x 32 px padding (templates/style.css).
 CONTENT_WIDTH = 536
 _URL_ATTRIBUTE = {"img": "src", "a": "href"}
+# A src/href that is neither absolute (scheme:, //) nor a fragment: possibly an asset.
+_RELATIVE = re.compile(r"""(?:src|href)\s*=\s*["']?(?![a-zA-Z][a-zA-Z0-9+.-]*:|//|#|["'>])""")
 
 
 class _StartTags(HTMLParser):
@@ -85,6 +88,8 @@ class AssetLinks:
 
     def rewrite(self, body: str, base_dir: Path, used: list[Asset] | None = None) -> str:
         """`body` with every relative reference to an asset replaced; found assets are appended to `used`."""
+        if not _RELATIVE.search(body):  # most bodies link only to https:// and #footnotes
+            return body
         parser = _StartTags()
         parser.feed(body)
         parser.close()

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,11 +133,21 @@ def web_environment(templates: str, locale: Locale) -> Environment:
 
 @dataclass
 class SiteIndex:
-    """Published articles and the digests that went out; an article file is read again only when it changes."""
+    """Published articles and the digests that went out, kept between requests.
+
+    The issues folder is listed again when its own time stamp changes (a file added, removed or
+    renamed, as editors save) and at most a second after the last look otherwise; only files whose
+    size or time changed are read again. The digests come from the state database each time.
+    """
 
     config: Config
     engine: Engine
+    rescan_seconds: float = 1.0
     _files: dict[Path, tuple[tuple[int, int], Article | None]] = field(default_factory=dict)
+    _by_slug: dict[str, Article | None] = field(default_factory=dict)
+    _newest_first: list[Article] = field(default_factory=list)
+    _folder_stamp: int = -1
+    _scanned_at: float = -1e9
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def now(self) -> dt.datetime:
@@ -145,8 +156,16 @@ class SiteIndex:
 
     def _load(self) -> dict[str, Article | None]:
         """Every article file by slug (None: it does not load), re-reading only changed files."""
-        paths = article_paths(self.config.path("issues"))
+        folder = self.config.path("issues")
+        try:
+            folder_stamp = folder.stat().st_mtime_ns
+        except OSError:
+            folder_stamp = -1
         with self._lock:
+            fresh = time.monotonic() - self._scanned_at < self.rescan_seconds
+            if fresh and folder_stamp == self._folder_stamp:
+                return self._by_slug
+            paths = article_paths(folder)
             seen = {}
             for path in paths:
                 try:
@@ -161,17 +180,19 @@ class SiteIndex:
                     except NewsletterError as exc:
                         log.error("archive: %s", exc)
                         cached = (stamp, None)
-                    self._files[path] = cached
                 seen[path] = cached
             self._files = seen
-            return {path.stem: article for path, (_stamp, article) in seen.items()}
+            self._by_slug = {path.stem: article for path, (_stamp, article) in seen.items()}
+            loaded = [a for a in self._by_slug.values() if a is not None]
+            self._newest_first = sorted(loaded, key=lambda a: (a.date, a.slug), reverse=True)
+            self._folder_stamp, self._scanned_at = folder_stamp, time.monotonic()
+            return self._by_slug
 
     def articles(self) -> tuple[list[Article], dict[str, Article | None]]:
         """(published articles newest first, every file by slug)."""
         files = self._load()
         now = self.now()
-        found = [a for a in files.values() if a is not None and a.is_published(now)]
-        return sorted(found, key=lambda a: (a.date, a.slug), reverse=True), files
+        return [a for a in self._newest_first if a.is_published(now)], files
 
     def entries(self) -> list[Entry]:
         """The archive: published articles and sent digests, newest first."""
