@@ -493,3 +493,16 @@ def test_the_cached_index_sees_an_article_edited_in_place_within_a_second_or_two
         assert time.monotonic() < deadline, "the edit never showed"
         time.sleep(0.1)
     assert "<h1>Welcome, edited</h1>" in server.get(f"/archive/{WELCOME}").text
+
+
+def test_an_svg_asset_is_sandboxed_and_every_response_has_the_common_headers(server: LiveServer, folder: Path) -> None:
+    (folder / "issues" / "images" / "diagram.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>'
+    )
+    svg = server.get("/assets/images/diagram.svg")
+    assert svg.status_code == 200 and svg.headers["content-type"] == "image/svg+xml"
+    assert "sandbox" in svg.headers["content-security-policy"]
+    for path in ("/healthz", "/feed.xml", "/assets/images/chain.png", "/nothing", "/archive/"):
+        response = httpx.get(server.url + path)
+        assert response.headers["x-content-type-options"] == "nosniff", path
+        assert response.headers["referrer-policy"] == "no-referrer", path
