@@ -24,7 +24,8 @@ import pytest
 import uvicorn
 
 from newsletter.config import Config, load_config
-from newsletter.digest.runner import send_digest
+from newsletter.digest.plan import plan_digest
+from newsletter.digest.runner import freeze_plan, resume_pending
 from newsletter.web.public import create_app
 
 from .helpers import DATA, TLS, WELCOME, Cli, article, at, run_async, write_article
@@ -343,8 +344,11 @@ def test_a_digest_that_went_out_is_in_the_archive_with_its_articles(cli: Cli, le
     )
     with LiveServer(config) as server:
         assert "Digest" not in server.get("/archive").text  # nothing went out yet
-        outcome = run_async(send_digest(config, at("2026-11-23T09:00")))
-        assert outcome.status == "sent"
+        plan = plan_digest(config, at("2026-11-23T09:00"))
+        assert freeze_plan(config, plan, None)  # frozen: its campaign is about to go out (or was cut short)
+        assert "archive/digest-2026-W48" in server.get("/archive").text
+        (outcome,) = run_async(resume_pending(config))  # the campaign goes out
+        assert outcome.status == "sent" and outcome.recipients == 3
         index = server.get("/archive").text
         assert '<span class="kind">Digest</span>' in index
         assert '<a href="archive/digest-2026-W48">Privacy Notes: week 48</a>' in index

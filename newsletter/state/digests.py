@@ -138,11 +138,16 @@ class PublishedDigest:
 
 
 def published(engine: Engine) -> list[PublishedDigest]:
-    """Every digest that was sent, newest first, with its articles in the order they were sent."""
+    """Every digest that went out or is going out, newest first, with its articles in the order sent.
+
+    A pending digest is frozen and its campaign started (or resumes after a crash): its emails'
+    "View online" links must work while it is still being sent.
+    """
+    statuses = [DigestStatus.SENT, DigestStatus.PENDING]
     with engine.connect() as conn:
         rows = list(
             conn.execute(
-                select(digests.c.key, digests.c.until, digests.c.sent_at).where(digests.c.status == DigestStatus.SENT)
+                select(digests.c.key, digests.c.until, digests.c.sent_at).where(digests.c.status.in_(statuses))
             )
         )
         if not rows:
