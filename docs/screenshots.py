@@ -1,19 +1,24 @@
-"""Screenshots for the README: an email at desktop and phone widths, and the preview page.
+"""Screenshots for the README: an email at desktop and phone widths, the preview page, the public site.
 
     python docs/screenshots.py [ISSUE]      # default: the TLS example article
 
 Renders ISSUE of this repository exactly as `newsletter render` does (build.build_issue), lays the
 HTML out in headless Chromium (Debian's /usr/bin/chromium, which `.ci/run` installs) and writes
-docs/email-desktop.png, docs/email-mobile.png and docs/preview.png. Emoji need a colour emoji font
+docs/email-desktop.png, docs/email-mobile.png and docs/preview.png; then builds the public site as
+`newsletter site build` does and writes docs/site-home.png (the landing page) and docs/site-article.png
+(ISSUE's web version, at a phone's width). Emoji need a colour emoji font
 (Debian: fonts-noto-color-emoji); without it they show as boxes.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 import sys
 import tempfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from playwright.sync_api import Route, sync_playwright
@@ -24,6 +29,8 @@ from newsletter.config import load_config
 from newsletter.content.articles import resolve_article
 from newsletter.content.issue import issue_for
 from newsletter.render.build import build_issue
+from newsletter.state.engine import engine_for
+from newsletter.web.export import build_site
 from tests.browser import launch
 
 DOCS = Path(__file__).resolve().parent
@@ -37,6 +44,33 @@ IMAGE = """<svg xmlns="http://www.w3.org/2000/svg" width="536" height="120" font
 <text x="451" y="65">root</text></g>
 <path d="M150 60h53M333 60h53" stroke="#6b6b6b" stroke-width="2"/></svg>"""
 SHOTS = {"email-desktop.png": (800, 1100), "email-mobile.png": (375, 1100)}
+SITE_SHOTS = {"site-home.png": ("", (1100, 1000)), "site-article.png": ("archive/{slug}/", (390, 1100))}
+
+
+class Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def site_shots(browser: object, slug: str, tmp: Path) -> None:
+    """The public site as `newsletter site build` writes it, served as a static host would serve it."""
+    env = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_PATHS_STATE": str(tmp / "site.db")}
+    config = load_config(REPO / "newsletter.toml", env=env)
+    build_site(config, engine_for(config), tmp / "site")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp / "site")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name, (path, (width, height)) in SITE_SHOTS.items():
+            context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+            context.route("https://example.org/**", stand_in)
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/{path.format(slug=slug)}")
+            page.screenshot(path=str(DOCS / name))
+            context.close()
+            print(f"wrote {DOCS / name}")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def render(spec: str, out: Path) -> tuple[Path, str]:
@@ -92,6 +126,7 @@ def main(spec: str = "2026-11-09-tls-certificates") -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+        site_shots(browser, slug, Path(tmp))
         browser.close()
 
 

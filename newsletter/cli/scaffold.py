@@ -19,6 +19,7 @@ subscribers.csv
 *.db.journal-*
 outbox/
 build/
+site/
 """
 
 

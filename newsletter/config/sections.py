@@ -19,6 +19,8 @@ from .schedule import CronExpr, SubjectTemplate, local_zone
 @dataclass(frozen=True)
 class NewsletterSection:
     name: str = "Privacy Notes"
+    # One or two sentences for the landing page, the feed and search engines.
+    description: str = ""
     # "Display Name <address>" or a bare address.
     from_: str = "Privacy Notes <newsletter@example.com>"
     reply_to: str = ""
@@ -51,6 +53,8 @@ class PathsSection:
     state: str = "newsletter.db"
     outbox: Path = Path("outbox")
     build: Path = Path("build")
+    # Default output folder of `newsletter site build`.
+    site: Path = Path("site")
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,17 @@ def lint(rendered: RenderedIssue) -> list[str]:
     collector.feed(rendered.html)
     for src in collector.images_without_alt:
         warnings.append(f"image without alt text: {src or '(no src)'}; add ![description](...)")
+    images = set(collector.images)
     for url in [*collector.links, *collector.images]:
         if not url or url.startswith(("#", "mailto:", "https://")) or rendered.marker.fullmatch(url):
             continue
         if url.startswith("http://"):
             warnings.append(f"insecure http: link: {url}; use https://")
+        elif url in images:
+            warnings.append(
+                f"relative image: {url}; an email cannot load it: keep the file under the issues folder and set "
+                f"[newsletter] base_url (`newsletter serve` hosts it), or use a full https:// URL"
+            )
         else:
             warnings.append(f"relative link: {url}; it cannot work in an email, use a full https:// URL")
     if not rendered.preheader:

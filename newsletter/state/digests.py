@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from .engine import insert, utcnow
-from .schema import digest_articles, digests, schedule_runs
+from .schema import campaigns, digest_articles, digests, schedule_runs
 from .statuses import DigestStatus, RunDecision
 
 
@@ -124,3 +124,57 @@ def run_decision(engine: Engine, run_time: dt.datetime) -> RunDecision | None:
             select(schedule_runs.c.decision).where(schedule_runs.c.run_time == naive_utc(run_time))
         ).scalar()
     return RunDecision(found) if found else None
+
+
+@dataclass(frozen=True)
+class PublishedDigest:
+    """A digest that went out, as the web archive shows it."""
+
+    key: str
+    title: str  # the title and subject its campaign was sent with
+    subject: str
+    sent_at: dt.datetime  # naive UTC
+    slugs: tuple[str, ...]
+
+
+def published(engine: Engine) -> list[PublishedDigest]:
+    """Every digest that went out or is going out, newest first, with its articles in the order sent.
+
+    A pending digest is frozen and its campaign started (or resumes after a crash): its emails'
+    "View online" links must work while it is still being sent.
+    """
+    statuses = [DigestStatus.SENT, DigestStatus.PENDING]
+    with engine.connect() as conn:
+        rows = list(
+            conn.execute(
+                select(digests.c.key, digests.c.until, digests.c.sent_at).where(digests.c.status.in_(statuses))
+            )
+        )
+        if not rows:
+            return []
+        keys = [r.key for r in rows]
+        slugs: dict[str, list[str]] = {}
+        for key, slug in conn.execute(
+            select(digest_articles.c.digest_key, digest_articles.c.slug)
+            .where(digest_articles.c.digest_key.in_(keys))
+            .order_by(digest_articles.c.position)
+        ):
+            slugs.setdefault(key, []).append(slug)
+        titles: dict[str, tuple[str, str]] = {}
+        for key, title, subject in conn.execute(
+            select(campaigns.c.key, campaigns.c.title, campaigns.c.subject)
+            .where(campaigns.c.key.in_(keys))
+            .order_by(campaigns.c.created_at, campaigns.c.id)
+        ):
+            titles[key] = (title, subject)  # the latest campaign of the key wins
+    found = [
+        PublishedDigest(
+            key=r.key,
+            title=titles.get(r.key, ("", ""))[0] or r.key,
+            subject=titles.get(r.key, ("", ""))[1],
+            sent_at=r.sent_at or r.until,
+            slugs=tuple(slugs.get(r.key, ())),
+        )
+        for r in rows
+    ]
+    return sorted(found, key=lambda d: (d.sent_at, d.key), reverse=True)

@@ -1,67 +1,40 @@
-"""The public endpoints behind `newsletter serve`: one-click unsubscribe (RFC 8058) and the web archive.
+"""`newsletter serve`: the public site (landing page, archive, feed, assets) and one-click unsubscribe.
 
 Fit to run in production behind a reverse proxy: no cookies, no sessions, no JavaScript; every state
 change is a POST with a signed token; a GET never changes anything (link scanners follow GETs).
 Unsubscribes land in the state database's suppression list at once, so the next send excludes them.
+The pages themselves are made by site.py (the same pages `newsletter site build` writes as files).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-from dataclasses import dataclass, field
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..config import Config
-from ..content.articles import article_paths, load_article
-from ..content.issue import issue_for
 from ..errors import NewsletterError
-from ..render.issue import render_issue, template_files
+from ..render.i18n import locale_for, translations
 from ..render.mime import list_id
 from ..render.unsubscribe import read_token
 from ..state.engine import engine_for, ping
 from ..state.statuses import SuppressionReason
 from ..state.suppressions import reason_for, suppress, unsuppress
+from .feed import atom_feed
+from .headers import ASSET_FOREVER, ASSET_SHORT, COMMON, FEED, PRIVATE_PAGE, SITE_CSP, SITE_PAGE, SVG_CSP, CommonHeaders
+from .site import SitePages
 
-_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-# Values the web archive fills in where an email has the subscriber's: nothing personal.
-NEUTRAL_SUBSCRIBER = {"email": "a reader", "name": ""}
-_BLOCKED = {"bounced": "bounced (the mailbox did not accept it)", "complained": "was reported as spam"}
-_COMMON_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the token in the URL must not leak to other sites
-    "X-Frame-Options": "DENY",  # no clickjacking of the unsubscribe button
-}
-_PAGE_HEADERS = {
-    **_COMMON_HEADERS,
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Robots-Tag": "noindex",
-}
-# The archive shows an email's HTML: inline styles and remote (https) images, nothing active.
-_ARCHIVE_HEADERS = {
-    **_COMMON_HEADERS,
-    "Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
-    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
-}
 log = logging.getLogger("newsletter.serve")
-
-
-@dataclass
-class _ArchiveCache:
-    """Rendered archive pages by slug, reused while the article and the templates are unchanged."""
-
-    pages: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+_ERROR_PAGE = {"Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
 
 
 class PublicSite:
@@ -72,66 +45,149 @@ class PublicSite:
         self.secret = config.secret_key
         self.list_id = list_id(config)
         self.engine: Engine = engine_for(config)
-        self.env = Environment(
-            loader=PackageLoader("newsletter.web", "public_templates"),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-        )
-        self.cache = _ArchiveCache()
+        self.pages = SitePages(config, self.engine, static=False)
+        self.gettext = translations(locale_for(config)).gettext
+        self._blocked = {
+            "bounced": self.gettext("Mail to this address was stopped because the mailbox did not accept it."),
+            "complained": self.gettext("Mail to this address was stopped because a message was reported as spam."),
+        }
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def page(self, name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> Response:
-        nl = self.config.newsletter
-        html = self.env.get_template(name).render(
-            language=nl.language, newsletter_name=nl.name, postal_address=nl.postal_address, **context
-        )
-        return HTMLResponse(html, status_code=status, headers=headers or _PAGE_HEADERS)
+    def page(
+        self, name: str, path: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any
+    ) -> Response:
+        html = self.pages.render(name, path, **context)
+        return HTMLResponse(html, status_code=status, headers=headers or PRIVATE_PAGE)
 
-    def bad_token(self) -> Response:
+    def bad_token(self, request: Request) -> Response:
         return self.page(
             "error.html",
+            request.url.path.lstrip("/"),
             status=400,
-            title="This link is not valid",
-            message="The unsubscribe link is incomplete or was changed. Copy the whole link from the email, "
-            "or use the unsubscribe link at the bottom of any issue you received. Nothing was changed.",
+            title=self.gettext("This link is not valid"),
+            message=self.gettext(
+                "The unsubscribe link is incomplete or was changed. Copy the whole link from the email, or use the "
+                "unsubscribe link at the bottom of any issue you received. Nothing was changed."
+            ),
         )
 
     def _email(self, request: Request) -> str | None:
         found = read_token(self.secret, request.path_params["token"])
         return found[1] if found else None
 
-    # --- endpoints -----------------------------------------------------------------------------
+    def error_page(self, request: Request, status: int, title: str, message: str) -> Response:
+        """An error in the site's look; never the exception's text (public pages show no internals)."""
+        try:
+            html = self.pages.render("error.html", request.url.path.lstrip("/"), title=title, message=message)
+        except Exception:  # a broken error template must not hide the status
+            log.exception("error page")
+            html = f"<!DOCTYPE html><title>{status}</title><p>{status}</p>"
+        return HTMLResponse(html, status_code=status, headers=_ERROR_PAGE)
+
+    def not_found(self, request: Request) -> Response:
+        return self.error_page(
+            request,
+            404,
+            self.gettext("Not found"),
+            self.gettext("There is nothing at this address. The archive lists everything that was published."),
+        )
+
+    def unavailable(self, request: Request) -> Response:
+        return self.error_page(
+            request,
+            500,
+            self.gettext("This page cannot be shown"),
+            self.gettext("Something went wrong on our side. Please try again later."),
+        )
+
+    async def site_page(self, request: Request, make: Any, *args: Any) -> Response:
+        """A page of the public site made in a thread; a broken article or template is logged, not shown."""
+        try:
+            html = await run_in_threadpool(make, *args)
+        except NewsletterError as exc:
+            log.error("%s: %s", request.url.path, exc)
+            return self.unavailable(request)
+        if html is None:
+            return self.not_found(request)
+        return HTMLResponse(html, headers=SITE_PAGE)
+
+    # --- the public site -----------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        return await self.site_page(request, self.pages.home)
+
+    async def archive_index(self, request: Request) -> Response:
+        return await self.site_page(request, self.pages.archive, 1)
+
+    async def archive_page(self, request: Request) -> Response:
+        page = request.path_params["page"]
+        return await self.site_page(request, self.pages.archive, page if page > 1 else 0)
+
+    async def item(self, request: Request) -> Response:
+        return await self.site_page(request, self.pages.item, request.path_params["slug"])
+
+    async def feed(self, request: Request) -> Response:
+        base = self.config.newsletter.base_url or str(request.base_url)
+
+        def make() -> bytes:
+            articles, _files = self.pages.index.articles()
+            return atom_feed(self.pages, articles, base)
+
+        try:
+            body = await run_in_threadpool(make)
+        except NewsletterError as exc:
+            log.error("feed: %s", exc)
+            return self.unavailable(request)
+        return Response(body, headers=FEED)
+
+    async def asset(self, request: Request) -> Response:
+        """An image or document under the issues folder; nothing else, nothing outside it."""
+        found = self.pages.store.named(request.path_params["path"])
+        if found is None:
+            return self.not_found(request)
+        asset, current = found
+        headers = {"Cache-Control": ASSET_FOREVER if current else ASSET_SHORT}
+        if asset.relative.suffix.lower() == ".svg":
+            headers["Content-Security-Policy"] = SVG_CSP
+        return FileResponse(asset.path, media_type=asset.content_type, headers=headers)
+
+    # --- unsubscribe ---------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
         try:
             await run_in_threadpool(ping, self.engine)
         except Exception as exc:  # any database failure means "not healthy"
             return PlainTextResponse(f"state database unavailable: {type(exc).__name__}\n", status_code=503)
-        return PlainTextResponse("ok\n", headers=_COMMON_HEADERS)
+        return PlainTextResponse("ok\n", headers={**COMMON, "Cache-Control": "no-store"})
 
     async def unsubscribe_help(self, request: Request) -> Response:
         return self.page(
             "error.html",
-            title="Unsubscribe",
-            message="Use the unsubscribe link at the bottom of any issue you received: it is personal to you. "
-            f"Or write to {self.config.newsletter.from_address}.",
+            "unsubscribe",
+            title=self.gettext("Unsubscribe"),
+            message=self.gettext(
+                "Use the unsubscribe link at the bottom of any issue you received: it is personal to you. "
+                "Or write to %(address)s."
+            )
+            % {"address": self.config.newsletter.from_address},
         )
 
     async def confirm(self, request: Request) -> Response:
         """GET: only a page with a button; link scanners and previews must not unsubscribe anyone."""
         email = self._email(request)
         if email is None:
-            return self.bad_token()
+            return self.bad_token(request)
+        token = request.path_params["token"]
         reason = await run_in_threadpool(reason_for, self.engine, email)
-        if reason is not None:
-            return self.page("unsubscribed.html", title="Unsubscribed", email=email, token=request.path_params["token"])
-        return self.page("confirm.html", title="Unsubscribe", email=email, token=request.path_params["token"])
+        name = "unsubscribed.html" if reason is not None else "confirm.html"
+        return self.page(name, f"unsubscribe/{token}", title=self.gettext("Unsubscribe"), email=email, token=token)
 
     async def unsubscribe(self, request: Request) -> Response:
         """POST: RFC 8058 one-click (body List-Unsubscribe=One-Click) or the confirm button. Idempotent."""
         email = self._email(request)
         if email is None:
-            return self.bad_token()
+            return self.bad_token(request)
         how = "web page"
         try:
             async with request.form(max_files=0, max_fields=10, max_part_size=4096) as form:
@@ -139,91 +195,67 @@ class PublicSite:
                     how = "one-click"
         except Exception:  # a malformed body must not stop a genuine token from unsubscribing
             how = "unreadable body"
-        found = read_token(self.secret, request.path_params["token"])
+        token = request.path_params["token"]
+        found = read_token(self.secret, token)
         detail = f"{how} via {found[0] if found else self.list_id} at {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
         await run_in_threadpool(suppress, self.engine, email, SuppressionReason.UNSUBSCRIBED, detail)
-        return self.page("unsubscribed.html", title="Unsubscribed", email=email, token=request.path_params["token"])
+        return self.page(
+            "unsubscribed.html", f"unsubscribe/{token}", title=self.gettext("Unsubscribed"), email=email, token=token
+        )
 
     async def resubscribe(self, request: Request) -> Response:
         """POST from the confirmation page: undoes an unsubscribe, never a bounce or a complaint."""
         email = self._email(request)
         if email is None:
-            return self.bad_token()
+            return self.bad_token(request)
+        token = request.path_params["token"]
+        path = f"resubscribe/{token}"
         reason = await run_in_threadpool(reason_for, self.engine, email)
-        if reason in _BLOCKED:
-            return self.page("resubscribed.html", title="Resubscribe", email=email, blocked=_BLOCKED[reason])
+        if reason in self._blocked:
+            return self.page(
+                "resubscribed.html", path, title=self.gettext("Resubscribe"), email=email, blocked=self._blocked[reason]
+            )
         await run_in_threadpool(unsuppress, self.engine, email, SuppressionReason.UNSUBSCRIBED)
         return self.page(
-            "resubscribed.html", title="Resubscribed", email=email, blocked="", token=request.path_params["token"]
+            "resubscribed.html", path, title=self.gettext("Resubscribed"), email=email, blocked="", token=token
         )
 
-    async def archive_index(self, request: Request) -> Response:
-        articles = await run_in_threadpool(self._published)
-        return self.page("archive_index.html", headers=_ARCHIVE_HEADERS, title="Archive", articles=articles)
+    # --- errors --------------------------------------------------------------------------------
 
-    async def archive(self, request: Request) -> Response:
-        slug = request.path_params["slug"]
-        try:
-            html = await run_in_threadpool(self.archive_html, slug)
-        except NewsletterError as exc:  # a broken article or template: the details go to the log only
-            log.error("archive %s: %s", slug, exc)
-            return self.page(
-                "error.html", status=500, title="This issue cannot be shown", message="Please try again later."
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 404:
+            return self.not_found(request)
+        if status == 405:
+            return self.error_page(
+                request, 405, self.gettext("Not allowed"), self.gettext("This address does not take that request.")
             )
-        if html is None:
-            return self.page(
-                "error.html",
-                status=404,
-                headers=_ARCHIVE_HEADERS,
-                title="Not found",
-                message="There is no published issue at this address.",
-            )
-        return HTMLResponse(html, headers=_ARCHIVE_HEADERS)
+        return self.error_page(request, status, str(status), "")
 
-    # --- archive -------------------------------------------------------------------------------
-
-    def _published(self) -> list[Any]:
-        articles = []
-        for path in article_paths(self.config.path("issues")):
-            try:
-                article = load_article(path)
-            except NewsletterError:
-                continue
-            if article.is_published(dt.datetime.now()):  # not drafts, not dated in the future
-                articles.append(article)
-        return sorted(articles, key=lambda a: (a.date, a.slug), reverse=True)
-
-    def archive_html(self, slug: str) -> str | None:
-        """The web version of a published article, as an email would show it minus anything personal."""
-        if not _SLUG.match(slug):
-            return None
-        path = self.config.path("issues") / f"{slug}.md"
-        if not path.is_file():
-            return None
-        stamp = tuple(p.stat().st_mtime_ns for p in [path, *template_files(self.config)])
-        cached = self.cache.pages.get(slug)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        article = load_article(path)
-        if not article.is_published(dt.datetime.now()):
-            return None
-        rendered = render_issue(issue_for(article), self.config)
-        base = self.config.newsletter.base_url.rstrip("/")
-        html, _text = rendered.personalize(NEUTRAL_SUBSCRIBER, f"{base}/unsubscribe")
-        self.cache.pages[slug] = (stamp, html)
-        return html
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        log.error("%s: %s", request.url.path, exc, exc_info=exc)
+        return self.unavailable(request)
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                # The public site: the same pages `newsletter site build` writes as files.
+                Route("/", self.home, methods=["GET"]),
+                Route("/archive", self.archive_index, methods=["GET"]),
+                Route("/archive/page/{page:int}", self.archive_page, methods=["GET"]),
+                Route("/archive/{slug}", self.item, methods=["GET"]),
+                Route("/feed.xml", self.feed, methods=["GET"]),
+                Route("/assets/{path:path}", self.asset, methods=["GET"]),
                 Route("/healthz", self.healthz, methods=["GET"]),
+                # Unsubscribe (RFC 8058).
                 Route("/unsubscribe", self.unsubscribe_help, methods=["GET"]),
                 Route("/unsubscribe/{token}", self.confirm, methods=["GET"]),
                 Route("/unsubscribe/{token}", self.unsubscribe, methods=["POST"]),
                 Route("/resubscribe/{token}", self.resubscribe, methods=["POST"]),
-                Route("/archive", self.archive_index, methods=["GET"]),
-                Route("/archive/{slug}", self.archive, methods=["GET"]),
-            ]
+                # --- Signup: /subscribe and /confirm/{token} (web/signup.py) go here. -------------
+            ],
+            middleware=[Middleware(CommonHeaders)],
+            exception_handlers={HTTPException: self.http_error, Exception: self.server_error},
         )
 
 
