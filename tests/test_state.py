@@ -87,6 +87,7 @@ def test_a_new_database_is_created_and_stamped(cli: Cli) -> None:
     assert current_revision(engine_for(config_of(cli))) == HEAD
 
 
+@pytest.mark.e2e
 def test_two_processes_creating_a_new_file_at_once(folder: Path) -> None:
     code = "from newsletter.cli import main; main()"
     procs = [
@@ -184,6 +185,7 @@ def test_one_lock_dead_holders_at_once_silent_ones_after_a_while(cli: Cli) -> No
     assert Lock(engine, "campaign:x").try_acquire()
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="no PostgreSQL server given: set NL_TEST_POSTGRES_URL")
 def test_postgresql_without_the_driver_is_one_line(tmp_path: Path) -> None:
     """The state URL names PostgreSQL but psycopg is missing: say how to install it."""
