@@ -32,6 +32,11 @@ def check_header(value: str, what: str) -> str:
     return value
 
 
+def message_id_digest(message_key: str, email: str) -> str:
+    """The left part of a campaign message's Message-ID (a bounce's quoted original names its campaign)."""
+    return hashlib.sha256(f"{message_key}\0{email.lower()}".encode()).hexdigest()[:32]
+
+
 def list_id(config: Config) -> str:
     nl = config.newsletter
     if nl.list_id:
@@ -120,8 +125,7 @@ class MessageFactory:
         """Stable per campaign and address, so a message resent after a crash can be deduplicated."""
         if self.message_key is None:
             return f"<{secrets.token_hex(16)}@{self.domain}>"
-        digest = hashlib.sha256(f"{self.message_key}\0{email.lower()}".encode()).hexdigest()[:32]
-        return f"<{digest}@{self.domain}>"
+        return f"<{message_id_digest(self.message_key, email)}@{self.domain}>"
 
     def recipient_headers(self, subscriber: Subscriber, links: UnsubscribeLinks) -> bytes:
         where = f"subscribers line {subscriber.line}" if subscriber.line else "recipient"
