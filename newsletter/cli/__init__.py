@@ -111,4 +111,12 @@ def main() -> None:
 
 
 # Command modules register themselves on `app`.
-from . import content_cmds, db_cmds, preview_cmds, schedule_cmds, send_cmds, subscribers_cmds  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    bounces_cmds,
+    content_cmds,
+    db_cmds,
+    preview_cmds,
+    schedule_cmds,
+    send_cmds,
+    subscribers_cmds,
+)
