@@ -8,6 +8,7 @@ server without it. The password comes only from NEWSLETTER_BOUNCES_PASSWORD.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -26,9 +27,11 @@ _PARTIAL = f"BODY.PEEK[]<0.{MAX_BYTES}>"
 
 
 def _said(exc: BaseException) -> str:
-    """What the server said (imaplib passes its bytes along)."""
+    """What the server said: imaplib passes its bytes along, and IMAPClient their repr()."""
     arg = exc.args[0] if exc.args else ""
-    return one_line(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg) or type(exc).__name__
+    text = one_line(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else arg)
+    quoted = re.fullmatch(r"b(['\"])(.*)\1", text)
+    return (quoted.group(2) if quoted else text) or type(exc).__name__
 
 
 def _reason(exc: BaseException) -> str:

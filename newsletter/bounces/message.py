@@ -36,7 +36,8 @@ class Incoming:
 
 def clean(text: object, limit: int = 300) -> str:
     """One line of untrusted text, for output and storage: no control characters, bounded length."""
-    flat = _CONTROL.sub(" ", str(text)).strip()
+    # Undecodable bytes (surrogate escapes from the parser) become U+FFFD: storable, printable.
+    flat = _CONTROL.sub(" ", str(text).encode("utf-8", "replace").decode("utf-8")).strip()
     flat = re.sub(r"\s{2,}", " ", flat)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
