@@ -14,22 +14,20 @@ from email.parser import HeaderParser
 
 from ..state.statuses import BounceKind
 from .message import clean
-from .report import Failure, Report, address_in, original_in, when_of
+from .report import Failure, Parts, Report, address_in, original_in, when_of
 
 COMPLAINTS = ("abuse", "fraud")
 
 
-def is_arf(msg: Message) -> bool:
-    if msg.get_content_type() == "multipart/report" and str(msg.get_param("report-type", "")).lower() == (
-        "feedback-report"
-    ):
+def is_arf(msg: Message, parts: Parts) -> bool:
+    if parts[0][1] == "multipart/report" and str(msg.get_param("report-type", "")).lower() == "feedback-report":
         return True
-    return any(part.get_content_type() == "message/feedback-report" for part in msg.walk())
+    return any(kind == "message/feedback-report" for _part, kind in parts)
 
 
-def _fields(msg: Message) -> Message | None:
-    for part in msg.walk():
-        if part.get_content_type() != "message/feedback-report":
+def _fields(parts: Parts) -> Message | None:
+    for part, kind in parts:
+        if kind != "message/feedback-report":
             continue
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -39,11 +37,11 @@ def _fields(msg: Message) -> Message | None:
     return None
 
 
-def read_arf(msg: Message) -> Report:
+def read_arf(msg: Message, parts: Parts) -> Report:
     """A complaint per reported recipient (one with no address when the provider redacted it)."""
-    original = original_in(msg)
+    original = original_in(parts)
     report = Report("arf", original=original)
-    fields = _fields(msg)
+    fields = _fields(parts)
     if fields is None:
         report.problem = "a feedback report without its message/feedback-report part (truncated or malformed)"
         return report

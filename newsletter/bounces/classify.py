@@ -14,20 +14,21 @@ from .autoreply import auto_reply
 from .dsn import has_dsn, read_dsn
 from .message import clean
 from .nonstandard import read_nonstandard
-from .report import Report
+from .report import Report, parts_of
 from .ses import read_ses
 
 
 def classify(msg: Message) -> Report:
-    if is_arf(msg):
-        return read_arf(msg)
-    if has_dsn(msg):
-        return read_dsn(msg)
-    found = read_ses(msg)
+    parts = parts_of(msg)
+    if is_arf(msg, parts):
+        return read_arf(msg, parts)
+    if has_dsn(parts):
+        return read_dsn(msg, parts)
+    found = read_ses(parts)
     if found is not None:
         return found
     try:
-        found = read_nonstandard(msg)
+        found = read_nonstandard(msg, parts)
     except Exception as exc:  # a detector tripped over hostile input: this message only
         return Report("heuristic", problem=f"a bounce detector failed on it ({clean(exc, 120)})")
     if found is not None:

@@ -13,7 +13,7 @@ from email.message import Message
 
 from ..state.statuses import BounceKind
 from .message import clean
-from .report import Failure, Report, address_in, kind_of, original_in, status_in, when_of
+from .report import Failure, Parts, Report, address_in, kind_of, original_in, status_in, when_of
 
 
 def _diagnostic(block: Message) -> str:
@@ -22,12 +22,12 @@ def _diagnostic(block: Message) -> str:
     return rest.strip() if semi and len(kind) < 12 else text
 
 
-def _recipient_blocks(msg: Message) -> tuple[list[Message], Message | None]:
+def _recipient_blocks(parts: Parts) -> tuple[list[Message], Message | None]:
     """The per-recipient blocks of every delivery-status part, and the first per-message block."""
     blocks: list[Message] = []
     first: Message | None = None
-    for part in msg.walk():
-        if part.get_content_type() != "message/delivery-status":
+    for part, kind in parts:
+        if kind != "message/delivery-status":
             continue
         payload = part.get_payload()
         if not isinstance(payload, list):
@@ -42,15 +42,15 @@ def _recipient_blocks(msg: Message) -> tuple[list[Message], Message | None]:
     return blocks, first
 
 
-def has_dsn(msg: Message) -> bool:
-    return any(part.get_content_type() == "message/delivery-status" for part in msg.walk())
+def has_dsn(parts: Parts) -> bool:
+    return any(kind == "message/delivery-status" for _part, kind in parts)
 
 
-def read_dsn(msg: Message) -> Report:
+def read_dsn(msg: Message, parts: Parts) -> Report:
     """The failures a DSN reports; `ignored` for delay warnings and success notices."""
-    blocks, per_message = _recipient_blocks(msg)
+    blocks, per_message = _recipient_blocks(parts)
     arrival = when_of(per_message.get("arrival-date")) if per_message is not None else None
-    report = Report("dsn", original=original_in(msg))
+    report = Report("dsn", original=original_in(parts))
     delayed: list[str] = []
     other: list[str] = []
     for block in blocks:

@@ -17,7 +17,11 @@ def fetch(config: Config, echo: Callable[[str], None], batch: int = BATCH) -> tu
     """Process every message waiting in the configured mailbox; (the mailbox, what happened)."""
     processor = Processor(config)
     summary = Summary()
-    mailbox = open_mailbox(config)
+    try:
+        mailbox = open_mailbox(config)
+    except BaseException:
+        processor.close()
+        raise
     try:
         pending: list[Examined] = []
 
@@ -37,6 +41,7 @@ def fetch(config: Config, echo: Callable[[str], None], batch: int = BATCH) -> tu
         return mailbox.describe(), summary
     finally:
         mailbox.close()
+        processor.close()
 
 
 def read_limited(stream: BinaryIO) -> Incoming:
@@ -51,5 +56,8 @@ def read_limited(stream: BinaryIO) -> Incoming:
 def receive(config: Config, incoming: Incoming) -> Handled:
     """Process one message (an MTA's pipe): recorded before this returns."""
     processor = Processor(config)
-    (handled,) = processor.commit([processor.examine("stdin", incoming)])
+    try:
+        (handled,) = processor.commit([processor.examine("stdin", incoming)])
+    finally:
+        processor.close()
     return handled

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from email.message import Message
 from email.utils import getaddresses
 
-from sqlalchemy import Engine
-
 from ..config import Config
 from ..render.mime import message_id_digest
 from ..render.unsubscribe import read_token
 from ..send.verp import Verp, verp_for
-from ..state import bounces as store
+from ..state.bounces import BounceStore, Mailed
 from .message import Incoming, clean
 from .report import Failure, Report, address_in
 
@@ -50,8 +48,8 @@ class Identified:
 
 
 class Identifier:
-    def __init__(self, config: Config, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, config: Config, store: BounceStore) -> None:
+        self.store = store
         self.verp: Verp | None = verp_for(config)
         self.secret = config.secret_key
 
@@ -84,13 +82,13 @@ class Identifier:
         if token.test:
             for failure in report.failures:
                 if failure.address and self.verp.verify(token, failure.address):
-                    if not store.mailed(self.engine, failure.address, limit=1):
+                    if not self.store.mailed(failure.address, limit=1):
                         return Identified(
                             ignored=f"a bounce of a test send to {failure.address}, who is not a subscriber: left alone"
                         )
                     return Identified([Target(failure.address, None, "a test send", failure, "test token")])
             return Identified(skipped=f"a forged VERP token in {address}: it matches no address the report names")
-        row = store.delivery(self.engine, token.number)
+        row = self.store.delivery(token.number)
         if row is None or row.campaign_id != token.campaign_id or not self.verp.verify(token, row.email):
             return Identified(skipped=f"a forged or stale VERP token in {address}: it names no message we sent")
         # Our message had one recipient; the report may name it as the remote server rewrote it.
@@ -106,7 +104,7 @@ class Identifier:
         return read[1].lower() if read else ""
 
     @staticmethod
-    def _campaign(report: Report, email: str, sent: list[store.Mailed]) -> tuple[int | None, str, str]:
+    def _campaign(report: Report, email: str, sent: list[Mailed]) -> tuple[int | None, str, str]:
         """(campaign id, key, how) of the campaign whose message to `email` the report returns."""
         original = report.original
         digest = original.message_id.strip("<> ").partition("@")[0].lower() if original else ""
@@ -126,7 +124,7 @@ class Identifier:
                 address = address_in(report.original.to)
             if not address:
                 continue
-            sent = store.mailed(self.engine, address)
+            sent = self.store.mailed(address)
             if not sent:
                 unknown.append(address)
                 continue

@@ -15,7 +15,7 @@ from flufl.bounce import all_failures
 
 from ..state.statuses import BounceKind
 from .message import clean
-from .report import Failure, Report, kind_of, status_in, text_of, when_of
+from .report import Failure, Parts, Report, kind_of, status_in, text_of, when_of
 
 # flufl.bounce logs every detector it runs, and a detector's exception with its traceback: neither
 # belongs on our output (an exception is reported as the message's one-line reason instead).
@@ -36,12 +36,12 @@ def _diagnostic(text: str, status: str) -> str:
     return ""
 
 
-def read_nonstandard(msg: Message) -> Report | None:
+def read_nonstandard(msg: Message, parts: Parts) -> Report | None:
     """The failures flufl.bounce finds; None when it finds none."""
     temporary, permanent = all_failures(msg)
     if not temporary and not permanent:
         return None
-    text = text_of(msg)
+    text = text_of(parts)
     status = status_in(text)
     diagnostic = _diagnostic(text, status)
     when = when_of(msg.get("date"))

@@ -88,9 +88,12 @@ class Processor:
     """Examines messages and records what they report, with the configuration's rules."""
 
     def __init__(self, config: Config, engine: Engine | None = None) -> None:
-        self.engine = engine or engine_for(config)
-        self.identifier = Identifier(config, self.engine)
+        self.store = store.BounceStore(engine or engine_for(config))
+        self.identifier = Identifier(config, self.store)
         self.rules = store.Rules(config.bounces.soft_limit, config.bounces.soft_window)
+
+    def close(self) -> None:
+        self.store.close()
 
     def examine(self, ref: str, incoming: Incoming) -> Examined:
         """Read, classify and identify one message; never raises for what the message holds."""
@@ -143,7 +146,7 @@ class Processor:
             for examined in batch
             for target in examined.targets
         ]
-        recorded = iter(store.record(self.engine, events, self.rules) if events else [])
+        recorded = iter(self.store.record(events, self.rules) if events else [])
         handled = []
         for examined in batch:
             if examined.ignored:

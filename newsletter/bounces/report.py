@@ -55,6 +55,14 @@ class Report:
     original: Original | None = None
 
 
+# Every part of a message with its content type, walked once: the readers look at the same parts.
+Parts = list[tuple[Message, str]]
+
+
+def parts_of(msg: Message) -> Parts:
+    return [(part, part.get_content_type()) for part in msg.walk()]
+
+
 def status_in(text: str) -> str:
     """The first status code in a text: an enhanced one (5.1.1), else a basic reply code as x.0.0."""
     found = _ENHANCED.search(text)
@@ -99,9 +107,8 @@ def address_in(value: object) -> str:
     return address
 
 
-def headers_of(part: Message) -> Message | None:
+def headers_of(part: Message, kind: str) -> Message | None:
     """The headers of an enclosed message: message/rfc822 (parsed) or text/rfc822-headers (text)."""
-    kind = part.get_content_type()
     if kind == "message/rfc822":
         payload = part.get_payload()
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
@@ -114,10 +121,10 @@ def headers_of(part: Message) -> Message | None:
     return None
 
 
-def original_in(msg: Message) -> Original | None:
+def original_in(parts: Parts) -> Original | None:
     """The headers of the returned or quoted message, from the first part that holds them."""
-    for part in msg.walk():
-        headers = headers_of(part)
+    for part, kind in parts:
+        headers = headers_of(part, kind)
         if headers is not None:
             return Original(
                 return_path=clean(headers.get("return-path", ""), 300),
@@ -128,10 +135,10 @@ def original_in(msg: Message) -> Original | None:
     return None
 
 
-def text_of(msg: Message, limit: int = 20_000) -> str:
+def text_of(parts: Parts, limit: int = 20_000) -> str:
     """The first text/plain part, decoded, bounded: what a human-readable bounce says."""
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain" and not part.is_multipart():
+    for part, kind in parts:
+        if kind == "text/plain" and not part.is_multipart():
             raw = part.get_payload(decode=True)
             if isinstance(raw, bytes):
                 charset = part.get_content_charset() or "utf-8"

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from email.message import Message
 from typing import Any
 
 from ..state.statuses import BounceKind
 from .message import clean
-from .report import Failure, Original, Report, address_in, kind_of, status_in, text_of
+from .report import Failure, Original, Parts, Report, address_in, kind_of, status_in, text_of
 
 _MAX_JSON = 200_000
 
 
-def _notification(msg: Message) -> dict[str, Any] | None:
-    text = text_of(msg, _MAX_JSON)
+def _notification(parts: Parts) -> dict[str, Any] | None:
+    text = text_of(parts, _MAX_JSON)
     if '"notificationType"' not in text and '"eventType"' not in text and '\\"notificationType\\"' not in text:
         return None
     start = text.find("{")
@@ -57,9 +56,9 @@ def _dicts(value: object) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def read_ses(msg: Message) -> Report | None:
+def read_ses(parts: Parts) -> Report | None:
     """The report of an SES notification email; None when the message is not one."""
-    note = _notification(msg)
+    note = _notification(parts)
     if note is None:
         return None
     kind = str(note.get("notificationType") or note.get("eventType"))

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Engine, case, func, select
 
 from ..config import format_duration
-from .engine import insert, utcnow
-from .schema import bounce_events, campaigns, deliveries, suppressions
+from .engine import dbapi_sql, dbapi_time, utcnow
+from .schema import bounce_events, campaigns
 from .statuses import BounceKind, DeliveryStatus, SuppressionReason
 
 MAX_TEXT = 500
@@ -88,15 +88,31 @@ def _message_key(key: str, content_hash: str, round_: int) -> str:
     return base if round_ == 1 else f"{base}:r{round_}"
 
 
-_MAILED = select(
-    deliveries.c.id,
-    deliveries.c.campaign_id,
-    campaigns.c.key,
-    campaigns.c.content_hash,
-    campaigns.c.round,
-    deliveries.c.email_key,
-    deliveries.c.status,
-).join(campaigns, campaigns.c.id == deliveries.c.campaign_id)
+# The hot path (a lookup per message, a few statements per event) is plain SQL on one DBAPI
+# connection: SQLAlchemy Core's statement building cost more than the queries themselves.
+_SELECT_MAILED = (
+    "SELECT d.id, d.campaign_id, c.key, c.content_hash, c.round, d.email_key, d.status"
+    " FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id"
+)
+_DELIVERY = _SELECT_MAILED + " WHERE d.id = ?"
+_MAILED = _SELECT_MAILED + " WHERE d.email_key = ? AND d.status = 'sent' ORDER BY d.sent_at DESC, d.id DESC LIMIT ?"
+_INSERT_EVENT = (
+    "INSERT INTO bounce_events (email, kind, campaign_id, status, diagnostic, source, identified, action,"
+    " message_key, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)"
+    " ON CONFLICT (message_key, email) DO NOTHING RETURNING id"
+)
+_SOFT = (
+    "SELECT id, campaign_id, occurred_at FROM bounce_events"
+    " WHERE email = ? AND kind = 'soft' AND occurred_at >= ? AND occurred_at <= ?"
+)
+_REASON = "SELECT reason FROM suppressions WHERE email = ?"
+# A bounce or a complaint also replaces an unsubscribe (the web page may undo only an unsubscribe).
+_SUPPRESS = (
+    "INSERT INTO suppressions (email, reason, detail, created_at) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (email) DO UPDATE SET reason = excluded.reason, detail = excluded.detail,"
+    " created_at = excluded.created_at WHERE suppressions.reason = 'unsubscribed'"
+)
+_ACTION = "UPDATE bounce_events SET action = ? WHERE id = ?"
 
 
 def _mailed(row: Any) -> Mailed:
@@ -104,56 +120,20 @@ def _mailed(row: Any) -> Mailed:
     return Mailed(ident, campaign_id, key, _message_key(key, content_hash, round_), email, DeliveryStatus(status))
 
 
-def delivery(engine: Engine, delivery_id: int) -> Mailed | None:
-    """The delivery row a VERP token names."""
-    with engine.connect() as conn:
-        row = conn.execute(_MAILED.where(deliveries.c.id == delivery_id)).first()
-    return _mailed(row) if row else None
+def _time(value: Any) -> dt.datetime:
+    """A DateTime as the raw connection returns it (SQLite: SQLAlchemy's text form)."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
-def mailed(engine: Engine, email: str, limit: int = 50) -> list[Mailed]:
-    """The campaigns that sent a message to `email`, newest first (empty: we never mailed it)."""
-    stmt = (
-        _MAILED.where(deliveries.c.email_key == email.lower(), deliveries.c.status == DeliveryStatus.SENT)
-        .order_by(deliveries.c.sent_at.desc(), deliveries.c.id.desc())
-        .limit(limit)
-    )
-    with engine.connect() as conn:
-        return [_mailed(row) for row in conn.execute(stmt)]
-
-
-def _suppress(conn: Connection, email: str, reason: SuppressionReason, detail: str, now: dt.datetime) -> str:
-    """Suppress (a bounce or complaint also replaces an unsubscribe); returns the reason now in force."""
-    detail = detail[:MAX_TEXT]
-    stmt = insert(conn.engine, suppressions).values(email=email, reason=reason, detail=detail, created_at=now)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["email"],
-            set_={"reason": reason, "detail": detail, "created_at": now},
-            where=suppressions.c.reason == SuppressionReason.UNSUBSCRIBED,
-        )
-    )
-    return str(conn.execute(select(suppressions.c.reason).where(suppressions.c.email == email)).scalar_one())
-
-
-def _soft_count(conn: Connection, event: NewEvent, window: dt.timedelta) -> int:
-    """The most soft bounces of this address in any `window` around this one, one per campaign."""
-    e = bounce_events.c
-    rows = conn.execute(
-        select(e.id, e.campaign_id, e.occurred_at).where(
-            e.email == event.email,
-            e.kind == BounceKind.SOFT,
-            e.occurred_at >= event.occurred_at - window,
-            e.occurred_at <= event.occurred_at + window,
-        )
-    ).all()
-    first: dict[object, dt.datetime] = {}  # one per campaign (its earliest); reports of no campaign each count
+def _soft_count(rows: Sequence[Any], window: dt.timedelta) -> int:
+    """The most soft bounces in any `window`, one per campaign (its earliest); reports of no campaign each count."""
+    first: dict[object, dt.datetime] = {}
     for ident, campaign_id, at in rows:
         key = campaign_id if campaign_id is not None else f"event-{ident}"
-        first[key] = min(at, first.get(key, at))
+        moment = _time(at)
+        first[key] = min(moment, first.get(key, moment))
     times = sorted(first.values())
-    best = 0
-    start = 0
+    best = start = 0
     for end, at in enumerate(times):
         while at - times[start] > window:
             start += 1
@@ -161,54 +141,141 @@ def _soft_count(conn: Connection, event: NewEvent, window: dt.timedelta) -> int:
     return best
 
 
-def _apply(conn: Connection, event: NewEvent, rules: Rules, now: dt.datetime) -> Recorded:
-    about = f", {event.about}" if event.about else ""
-    if event.kind == BounceKind.COMPLAINT:
-        reason, detail = SuppressionReason.COMPLAINED, f"bounce report: complaint ({event.status}){about}"
-    elif event.kind == BounceKind.HARD:
-        reason, detail = SuppressionReason.BOUNCED, f"bounce report: hard bounce {event.status}{about}"
-    else:
-        count = _soft_count(conn, event, rules.soft_window)
-        within = format_duration(rules.soft_window)
-        if count < rules.soft_limit:
-            return Recorded(True, f"{count} of {rules.soft_limit} soft bounces within {within}")
-        reason = SuppressionReason.BOUNCED
-        detail = f"bounce report: {count} soft bounces within {within}, the last {event.status}{about}"
-    existing = conn.execute(select(suppressions.c.reason).where(suppressions.c.email == event.email)).scalar()
-    in_force = _suppress(conn, event.email, reason, detail, now)
-    if existing is not None and in_force == existing:
-        return Recorded(True, f"already suppressed ({existing})")
-    return Recorded(True, f"suppressed as {in_force}", suppressed=True)
+class BounceStore:
+    """Lookups and recording for one run of bounce processing, on a DBAPI connection of its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.raw: Any = engine.raw_connection()
+        self.sql = {
+            name: dbapi_sql(engine, text)
+            for name, text in (
+                ("delivery", _DELIVERY),
+                ("mailed", _MAILED),
+                ("insert", _INSERT_EVENT),
+                ("soft", _SOFT),
+                ("reason", _REASON),
+                ("suppress", _SUPPRESS),
+                ("action", _ACTION),
+            )
+        }
+
+    def _read(self, name: str, params: tuple[Any, ...]) -> list[Any]:
+        cursor = self.raw.cursor()
+        try:
+            cursor.execute(self.sql[name], params)
+            found = cursor.fetchall()
+        finally:
+            cursor.close()
+        self.raw.commit()  # ends the read transaction (PostgreSQL keeps one open otherwise)
+        return list(found)
+
+    def delivery(self, delivery_id: int) -> Mailed | None:
+        """The delivery row a VERP token names."""
+        found = self._read("delivery", (delivery_id,))
+        return _mailed(found[0]) if found else None
+
+    def mailed(self, email: str, limit: int = 50) -> list[Mailed]:
+        """The campaigns that sent a message to `email`, newest first (empty: we never mailed it)."""
+        return [_mailed(row) for row in self._read("mailed", (email.lower(), limit))]
+
+    def record(self, events: Sequence[NewEvent], rules: Rules) -> list[Recorded]:
+        """Store each event and apply its rule, all in one transaction; one Recorded per event, in order."""
+        stamp = dbapi_time(self.engine, utcnow())
+        results: list[Recorded] = []
+        cursor = self.raw.cursor()
+        try:
+            for event in events:
+                email = event.email.lower()
+                cursor.execute(
+                    self.sql["insert"],
+                    (
+                        email,
+                        str(event.kind),
+                        event.campaign_id,
+                        event.status[:40],
+                        event.diagnostic[:MAX_TEXT],
+                        event.source,
+                        event.identified,
+                        event.message_key,
+                        dbapi_time(self.engine, event.occurred_at),
+                        stamp,
+                    ),
+                )
+                row = cursor.fetchone()
+                if row is None:
+                    results.append(Recorded(False, "already counted"))
+                    continue
+                done = self._apply(cursor, email, event, rules, stamp)
+                cursor.execute(self.sql["action"], (done.action, row[0]))
+                results.append(done)
+            self.raw.commit()
+        except BaseException:
+            self.raw.rollback()
+            raise
+        finally:
+            cursor.close()
+        return results
+
+    def _apply(self, cursor: Any, email: str, event: NewEvent, rules: Rules, stamp: Any) -> Recorded:
+        about = f", {event.about}" if event.about else ""
+        if event.kind == BounceKind.COMPLAINT:
+            reason, detail = SuppressionReason.COMPLAINED, f"bounce report: complaint ({event.status}){about}"
+        elif event.kind == BounceKind.HARD:
+            reason, detail = SuppressionReason.BOUNCED, f"bounce report: hard bounce {event.status}{about}"
+        else:
+            window = rules.soft_window
+            around = (
+                dbapi_time(self.engine, event.occurred_at - window),
+                dbapi_time(self.engine, event.occurred_at + window),
+            )
+            cursor.execute(self.sql["soft"], (email, *around))
+            count = _soft_count(cursor.fetchall(), window)
+            within = format_duration(window)
+            if count < rules.soft_limit:
+                return Recorded(True, f"{count} of {rules.soft_limit} soft bounces within {within}")
+            reason = SuppressionReason.BOUNCED
+            detail = f"bounce report: {count} soft bounces within {within}, the last {event.status}{about}"
+        cursor.execute(self.sql["reason"], (email,))
+        before = cursor.fetchone()
+        cursor.execute(self.sql["suppress"], (email, str(reason), detail[:MAX_TEXT], stamp))
+        cursor.execute(self.sql["reason"], (email,))
+        in_force = cursor.fetchone()[0]
+        if before is not None and before[0] == in_force:
+            return Recorded(True, f"already suppressed ({in_force})")
+        return Recorded(True, f"suppressed as {in_force}", suppressed=True)
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
+
+
+def delivery(engine: Engine, delivery_id: int) -> Mailed | None:
+    """The delivery row a VERP token names (one lookup; a run uses a BounceStore)."""
+    store = BounceStore(engine)
+    try:
+        return store.delivery(delivery_id)
+    finally:
+        store.close()
+
+
+def mailed(engine: Engine, email: str, limit: int = 50) -> list[Mailed]:
+    """The campaigns that sent a message to `email`, newest first (one lookup; a run uses a BounceStore)."""
+    store = BounceStore(engine)
+    try:
+        return store.mailed(email, limit)
+    finally:
+        store.close()
 
 
 def record(engine: Engine, events: Sequence[NewEvent], rules: Rules) -> list[Recorded]:
-    """Store each event and apply its rule, all in one transaction; one Recorded per event, in order."""
-    now = utcnow()
-    results: list[Recorded] = []
-    with engine.begin() as conn:
-        for event in events:
-            values = {
-                "email": event.email.lower(),
-                "kind": event.kind,
-                "campaign_id": event.campaign_id,
-                "status": event.status[:40],
-                "diagnostic": event.diagnostic[:MAX_TEXT],
-                "source": event.source,
-                "identified": event.identified,
-                "action": "",
-                "message_key": event.message_key,
-                "occurred_at": event.occurred_at,
-                "recorded_at": now,
-            }
-            stmt = insert(engine, bounce_events).values(**values).on_conflict_do_nothing()
-            ident = conn.execute(stmt.returning(bounce_events.c.id)).scalar()
-            if ident is None:
-                results.append(Recorded(False, "already counted"))
-                continue
-            done = _apply(conn, event, rules, now)
-            conn.execute(bounce_events.update().where(bounce_events.c.id == ident).values(action=done.action))
-            results.append(done)
-    return results
+    """Store events and apply their rules in one transaction (a run uses a BounceStore)."""
+    store = BounceStore(engine)
+    try:
+        return store.record(events, rules)
+    finally:
+        store.close()
 
 
 def events_for(engine: Engine, email: str) -> list[EventRow]:
