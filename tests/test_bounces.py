@@ -402,3 +402,20 @@ def test_hard_soft_and_complaint_classification_by_status_code() -> None:
     assert kind_of("", soft) == soft and kind_of("2.0.0", hard) == hard
     assert status_in("smtp; 550-5.1.1 The email account does not exist") == "5.1.1"
     assert status_in("said: 554 delivery error") == "5.0.0" and status_in("all good 250") == ""
+
+
+def test_verp_tokens_stay_short_and_refuse_tampering() -> None:
+    verp = Verp("bounces@example.com", SECRET)
+    longest = verp.list_sender(16**6 - 1, 16**8 - 1, "a.very.long.address+tag@subdomain.example.org")
+    local = longest.partition("@")[0]
+    assert len(local) == len("bounces+") + 28 and re.fullmatch(r"bounces\+[0-9a-f-]+", local)
+    token_text = verp.token_in(longest.upper())  # an MTA that upper-cases the local part
+    assert token_text is not None
+    token = verp.parse(token_text)
+    assert token is not None and verp.verify(token, "A.Very.Long.Address+tag@subdomain.example.org")
+    other = Verp("bounces@example.com", SECRET + "x")
+    assert not other.verify(token, "a.very.long.address+tag@subdomain.example.org")  # another secret
+    for bad in ("", "1-2", "1-2-3-4", "x-1-aaaaaaaaaaaa", "1-1-aaaaaaaaaaa", "1-1-aaaaaaaaaaag", "1-" + "1" * 40):
+        assert verp.parse(bad) is None, bad
+    assert verp.token_in("bounces@example.com") is None and verp.token_in("other+1-1-a@example.com") is None
+    assert verp.token_in("bounces+1-1-aaaaaaaaaaaa@elsewhere.example") is None

@@ -106,8 +106,8 @@ class ServeSection:
     forwarded_allow_ips: str = "127.0.0.1"
 
 
-# The longest VERP token send/verp.py writes ("<campaign>-<delivery>-<mac>" in base 36 and base 32): the
-# bounce address's local part must leave room for it within SMTP's 64 characters.
+# The longest VERP token send/verp.py writes ("<campaign>-<delivery>-<mac>" in hex, 6 + 8 + 12 digits):
+# the bounce address's local part must leave room for it within SMTP's 64 characters.
 VERP_TOKEN_MAX_LENGTH = 28
 
 
