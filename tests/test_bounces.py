@@ -419,3 +419,26 @@ def test_verp_tokens_stay_short_and_refuse_tampering() -> None:
         assert verp.parse(bad) is None, bad
     assert verp.token_in("bounces@example.com") is None and verp.token_in("other+1-1-a@example.com") is None
     assert verp.token_in("bounces+1-1-aaaaaaaaaaaa@elsewhere.example") is None
+
+
+def test_bounces_of_test_sends_count_only_for_subscribers(cli: Cli, folder: Path, smtp_server: SmtpServer) -> None:
+    addresses, _sent = send_list(cli, folder, smtp_server, 2)
+    smtp_server.handler.received.clear()
+    result = cli("send-test", TLS, "--to", addresses[0], "--to", "editor@example.net")
+    assert result.exit_code == 0, result.output
+    tests = sent_by_recipient(smtp_server.handler.received)
+    maildir = make_maildir(folder / "bounces")
+    deliver(maildir, fill("postfix-dsn.eml", tests[addresses[0]]), "subscriber")
+    stranger = fill("postfix-dsn.eml", tests["editor@example.net"]).replace(b"4Xk2Zp1r5Nz9vQx@", b"4XkEdt1r5Nz9vQx@")
+    deliver(maildir, stranger, "stranger")
+    # A test send's token signs its address: a report naming another address does not verify.
+    other = fill("postfix-dsn.eml", tests["editor@example.net"], rcpt=addresses[1])
+    deliver(maildir, other.replace(b"4Xk2Zp1r5Nz9vQx@", b"4XkOth1r5Nz9vQx@"), "other")
+    found = lines_by_name(cli("bounces", "fetch").output)
+    assert found["subscriber"] == f"hard bounce 5.1.1 {addresses[0]}, a test send: suppressed as bounced"
+    assert found["stranger"] == (
+        "ignored: a bounce of a test send to editor@example.net, who is not a subscriber: left alone"
+    )
+    assert found["other"].startswith("skipped: a forged VERP token in bounces+0-")
+    shown = cli("subscribers", "show", addresses[0]).output
+    assert "hard bounce 5.1.1  a test send  (dsn): suppressed as bounced" in shown

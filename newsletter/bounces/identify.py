@@ -69,6 +69,8 @@ class Identifier:
         return None
 
     def identify(self, report: Report, msg: Message, incoming: Incoming) -> Identified:
+        if not report.failures:
+            return Identified(skipped="names no recipient")
         found = self._token_address(report, msg, incoming)
         if found is not None:
             return self._by_token(report, *found)
@@ -87,6 +89,8 @@ class Identifier:
                             ignored=f"a bounce of a test send to {failure.address}, who is not a subscriber: left alone"
                         )
                     return Identified([Target(failure.address, None, "a test send", failure, "test token")])
+            if not any(failure.address for failure in report.failures):
+                return Identified(ignored="a report about a test send that does not name its recipient: left alone")
             return Identified(skipped=f"a forged VERP token in {address}: it matches no address the report names")
         row = self.store.delivery(token.number)
         if row is None or row.campaign_id != token.campaign_id or not self.verp.verify(token, row.email):
