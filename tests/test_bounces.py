@@ -442,3 +442,19 @@ def test_bounces_of_test_sends_count_only_for_subscribers(cli: Cli, folder: Path
     assert found["other"].startswith("skipped: a forged VERP token in bounces+0-")
     shown = cli("subscribers", "show", addresses[0]).output
     assert "hard bounce 5.1.1  a test send  (dsn): suppressed as bounced" in shown
+
+
+def test_the_state_database_failing_stops_the_run_and_moves_nothing(
+    cli: Cli, folder: Path, smtp_server: SmtpServer
+) -> None:
+    addresses, sent = send_list(cli, folder, smtp_server, 2)
+    maildir = make_maildir(folder / "bounces")
+    deliver(maildir, fill("out-of-office.eml", sent[addresses[1]]), "ooo")
+    deliver(maildir, fill("postfix-dsn.eml", sent[addresses[0]]), "dsn")
+    with engine_for(config_of(cli)).begin() as conn:
+        conn.exec_driver_sql("DROP TABLE deliveries")  # the token lookup now fails
+    result = cli("bounces", "fetch")
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("newsletter: error: the state database failed (")
+    assert result.stderr.endswith("nothing more was recorded or moved\n") and result.stderr.count("\n") == 1
+    assert len(list((maildir / "new").iterdir())) == 2  # the auto-reply too: its batch never committed

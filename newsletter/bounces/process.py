@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config
+from ..errors import StateError
 from ..state import bounces as store
 from ..state.engine import engine_for, utcnow
 from ..state.statuses import BounceKind
@@ -112,7 +113,7 @@ class Processor:
                 found.skipped = report.problem
                 return found
             identified = self.identifier.identify(report, msg, incoming)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, StateError):
             raise  # the database, not the message: stop the run
         except Exception as exc:  # anything a hostile message trips: this message only
             found.skipped = f"could not be read ({type(exc).__name__}: {clean(exc, 120)})"

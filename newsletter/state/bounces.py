@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, select
 
 from ..config import format_duration
+from ..errors import StateError, one_line
 from .engine import dbapi_sql, dbapi_time, utcnow
 from .schema import bounce_events, campaigns
 from .statuses import BounceKind, DeliveryStatus, SuppressionReason
@@ -147,6 +148,7 @@ class BounceStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.raw: Any = engine.raw_connection()
+        self.errors: type[Exception] = engine.dialect.loaded_dbapi.Error
         self.sql = {
             name: dbapi_sql(engine, text)
             for name, text in (
@@ -167,8 +169,14 @@ class BounceStore:
         try:
             cursor.execute(self.sql[name], params)
             return list(cursor.fetchall())
+        except self.errors as exc:
+            raise self._failed(exc) from None
         finally:
             cursor.close()
+
+    def _failed(self, exc: Exception) -> StateError:
+        """A driver's error as the one line a user sees: the database, not the message, is at fault."""
+        return StateError(f"the state database failed ({one_line(exc)}); nothing more was recorded or moved")
 
     def delivery(self, delivery_id: int) -> Mailed | None:
         """The delivery row a VERP token names."""
@@ -210,6 +218,9 @@ class BounceStore:
                 cursor.execute(self.sql["action"], (done.action, row[0]))
                 results.append(done)
             self.raw.commit()
+        except self.errors as exc:
+            self.raw.rollback()
+            raise self._failed(exc) from None
         except BaseException:
             self.raw.rollback()
             raise
