@@ -9,6 +9,7 @@
     python bench/send.py --dkim       # every message DKIM-signed (RSA-2048), against the same send unsigned
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
+    python bench/send.py --verp     # (b) with [bounces] address: a signed envelope sender per message
 
 The sink is Postfix's smtp-sink when installed (apt-get install postfix), else an aiosmtpd sink
 in its own process (bench/sink.py), so the sink never shares the client's core. It prints:
@@ -53,6 +54,8 @@ from newsletter.render.mime import MessageFactory  # noqa: E402
 ARTICLE = "2026-11-23-welcome"
 # --one-click: every message carries a personal signed unsubscribe URL and List-Unsubscribe-Post.
 ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
+# --verp: every message of (b) goes out with its own signed envelope sender ([bounces] address).
+VERP = {"NEWSLETTER_BOUNCES_ADDRESS": "bounces@example.com", "NEWSLETTER_SECRET_KEY": "b" * 32}
 EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
 DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
@@ -267,6 +270,7 @@ def main() -> None:
     parser.add_argument(
         "--postgres", metavar="URL", help="run (b) on PostgreSQL: a server the bench may create databases on"
     )
+    parser.add_argument("--verp", action="store_true", help="(b) with a bounce address: a VERP sender per message")
     parser.add_argument("--against", metavar="DIR", type=Path, help="also run (b) from another checkout, interleaved")
     parser.add_argument("--dkim", action="store_true", help="(b) signs every message with DKIM (RSA-2048)")
     parser.add_argument(
@@ -282,6 +286,8 @@ def main() -> None:
         EXTRA_ENV.update(ONE_CLICK)
     if args.dkim:
         EXTRA_ENV.update(dkim_env(Path(tempfile.mkdtemp())))
+    if args.verp:
+        EXTRA_ENV.update(VERP)
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
     sink = Sink()
     try:
@@ -292,6 +298,7 @@ def main() -> None:
             print(
                 f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections"
                 + ("; one-click unsubscribe URLs" if args.one_click else "")
+                + ("; a VERP envelope sender per message" if args.verp else "")
                 + ("; state on PostgreSQL" if args.postgres else "; state in SQLite"),
                 flush=True,
             )

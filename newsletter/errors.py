@@ -65,3 +65,9 @@ class CampaignStopped(NewsletterError):
     def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
         self.result = result
+
+
+class MailboxError(NewsletterError):
+    """The bounce mailbox cannot be read (IMAP server unreachable, login refused, no such Maildir)."""
+
+    exit_code = 1

@@ -112,6 +112,7 @@ def main() -> None:
 
 # Command modules register themselves on `app`.
 from . import (  # noqa: E402, F401
+    bounces_cmds,
     content_cmds,
     db_cmds,
     preview_cmds,

@@ -24,6 +24,8 @@ from ..send.progress import reporter_for
 from ..send.recording import current_counts
 from ..send.result import CampaignResult
 from ..state import campaigns, deliveries
+from ..state.bounces import CampaignBounces
+from ..state.bounces import campaign_counts as bounce_counts
 from ..state.campaigns import lock_name
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus, RunDecision
@@ -216,6 +218,25 @@ def send(
         sys.exit(INTERRUPTED_EXIT)
 
 
+# Gmail's and Yahoo's bulk-sender rules: keep spam complaints under 0.3% of what was delivered.
+COMPLAINT_LIMIT = 0.003
+
+
+def bounce_line(found: CampaignBounces, sent: int) -> str:
+    """A campaign's bounces and complaints (addresses) with their share of the messages sent."""
+
+    def rate(n: int) -> str:
+        return f"{n / sent:.2%}" if sent else "-"
+
+    line = (
+        f"bounced {found.bounced:,} ({rate(found.bounced)}; {found.hard:,} hard, {found.soft:,} soft), "
+        f"complained {found.complained:,} ({rate(found.complained)})"
+    )
+    if sent and found.complained / sent > COMPLAINT_LIMIT:
+        line += f": over the {COMPLAINT_LIMIT:.1%} Gmail and Yahoo allow bulk senders"
+    return line
+
+
 @app.command()
 @click.argument("issue", required=False)
 @pass_state
@@ -230,6 +251,7 @@ def status(state: State, issue: str | None) -> None:
     if not rows:
         click.echo(f"no campaign for {key} yet" if key else "no campaigns yet")
         return
+    returned = bounce_counts(db, [c.id for c in rows])
     for c in rows:
         counts = current_counts(config, c)  # the database plus a running or killed send's journal
         total = sum(counts.values())
@@ -249,6 +271,8 @@ def status(state: State, issue: str | None) -> None:
             f"{c.key} [{c.content_hash}]{round_}: {c.status}; {parts} of {total:,}; "
             f"{c.runs} run(s), last {c.updated_at:%Y-%m-%d %H:%M} UTC"
         )
+        if c.id in returned:
+            click.echo(f"  {bounce_line(returned[c.id], counts.get(DeliveryStatus.SENT, 0))}")
         holder = Lock(db, lock_name(c.key)).holder()
         if holder and c.status == CampaignStatus.SENDING:
             click.echo(f"  being sent now by pid {holder.pid} on {holder.host}")

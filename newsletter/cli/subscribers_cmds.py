@@ -148,6 +148,49 @@ def resubscribe(state: State, email: str) -> None:
         warn(f"{config.path('subscribers')}:{row.line}: the status is still {row.status!r}; set it to active")
 
 
+@subscribers.command()
+@click.argument("email")
+@pass_state
+def show(state: State, email: str) -> None:
+    """What is known about EMAIL: its list row, its suppression, what it was sent, every bounce and complaint."""
+    from ..state.bounces import events_for, mailed
+    from ..state.suppressions import suppression_of
+
+    config = state.config
+    address = normalize_address(email, "EMAIL")
+    db = engine(config)
+    row = _find(config.path("subscribers"), address)
+    suppression = suppression_of(db, address)
+    sent = mailed(db, address, limit=1000)
+    events = events_for(db, address)
+    click.echo(address)
+    if row is not None:
+        name = f" ({row.name})" if row.name else ""
+        click.echo(f"  list:      {config.path('subscribers')} line {row.line}{name}, {row.status}")
+    else:
+        click.echo(f"  list:      not on {config.path('subscribers')}")
+    if suppression is not None:
+        reason, detail, since = suppression
+        click.echo(f"  status:    {reason}: suppressed {since:%Y-%m-%d %H:%M} UTC" + (f" ({detail})" if detail else ""))
+    else:
+        click.echo(f"  status:    {row.status if row is not None else 'not subscribed'}")
+    if sent:
+        count = len({m.campaign_id for m in sent})
+        click.echo(f"  sent:      {count:,} campaign{'s' if count != 1 else ''}, the latest {sent[0].campaign_key}")
+    else:
+        click.echo("  sent:      nothing yet")
+    if not events:
+        click.echo("  bounces and complaints: none")
+        return
+    click.echo(f"  bounces and complaints: {len(events)}")
+    for event in events:
+        kind = "complaint" if event.kind == "complaint" else f"{event.kind} bounce"
+        when = f"{event.occurred_at:%Y-%m-%d %H:%M} UTC"
+        click.echo(f"    {when}  {kind} {event.status}  {event.about}  ({event.source}): {event.action}")
+        if event.diagnostic:
+            click.echo(f"      {event.diagnostic}")
+
+
 def _export(config: Config, out: TextIO) -> ListReport:
     reasons = suppression_reasons(engine(config))
     report = ListReport(config.path("subscribers"))

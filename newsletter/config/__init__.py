@@ -5,6 +5,7 @@ from __future__ import annotations
 from .load import CONFIG_NAME, ENV_PREFIX, load_config
 from .schedule import CronExpr, SubjectTemplate, format_duration, parse_duration
 from .sections import (
+    BouncesSection,
     Config,
     DeliverySection,
     NewsletterSection,
@@ -18,6 +19,7 @@ from .sections import (
 __all__ = [
     "CONFIG_NAME",
     "ENV_PREFIX",
+    "BouncesSection",
     "Config",
     "CronExpr",
     "DeliverySection",

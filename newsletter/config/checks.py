@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from .schedule import SUBJECT_VARIABLES
-from .sections import Config
+from .sections import VERP_TOKEN_MAX_LENGTH, Config
 
 
 def validate(config: Config, where: str, *, state_from_file: bool) -> None:
@@ -28,6 +28,7 @@ def validate(config: Config, where: str, *, state_from_file: bool) -> None:
         raise ConfigError(f"{where}: [smtp] max_failure_ratio: must be above 0 and at most 1")
     _schedule(config, where)
     _dkim(config, where)
+    _bounces(config, where)
 
 
 def _dkim(config: Config, where: str) -> None:
@@ -100,3 +101,38 @@ def _schedule(config: Config, where: str) -> None:
         section.subject.render(newsletter=config.newsletter, week=48, year=2026, period="2026-W48", articles=())
     except (TemplateError, SecurityError) as exc:
         raise ConfigError(f"{where}: [schedule] subject: {exc}; the template may use {SUBJECT_VARIABLES}") from None
+
+
+def _bounces(config: Config, where: str) -> None:
+    """The bounce address becomes every envelope sender; the mailbox is one IMAP account or one Maildir."""
+    section = config.bounces
+    for key in ("address", "imap_host", "imap_user", "imap_folder", "maildir", "processed_folder"):
+        value: str = getattr(section, key)
+        if any(c in value for c in "\r\n\0"):
+            raise ConfigError(f"{where}: [bounces] {key}: contains a line break; remove it")
+    if section.address:
+        local, at, domain = section.address.rpartition("@")
+        longest = 64 - 1 - VERP_TOKEN_MAX_LENGTH
+        if not at or not local or "." not in domain or not section.address.isascii() or " " in section.address:
+            raise ConfigError(
+                f'{where}: [bounces] address: {section.address!r} is not a plain address; use "bounces@yourdomain.org"'
+            )
+        if len(local) > longest or "<" in section.address or ">" in section.address:
+            raise ConfigError(
+                f"{where}: [bounces] address: the part before @ ({local!r}) leaves no room for the "
+                f"{VERP_TOKEN_MAX_LENGTH}-character token within SMTP's 64; use at most {longest} characters"
+            )
+    if section.imap_host and section.maildir:
+        raise ConfigError(f"{where}: [bounces] imap_host and maildir are both set; read bounces from one of them")
+    if section.imap_host and not section.imap_user:
+        raise ConfigError(f"{where}: [bounces] imap_user: empty but imap_host is set; give the mailbox's login")
+    if not 0 <= section.imap_port <= 65535:
+        raise ConfigError(f"{where}: [bounces] imap_port: {section.imap_port} is not a TCP port (1-65535, or 0)")
+    if not section.processed_folder.strip() or section.processed_folder == section.imap_folder:
+        raise ConfigError(
+            f"{where}: [bounces] processed_folder: must name a folder other than imap_folder ({section.imap_folder!r})"
+        )
+    if section.soft_limit < 1:
+        raise ConfigError(f"{where}: [bounces] soft_limit: must be at least 1")
+    if section.soft_window <= dt.timedelta(0):
+        raise ConfigError(f"{where}: [bounces] soft_window: must be more than 0, e.g. 30d")

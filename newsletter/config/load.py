@@ -24,7 +24,7 @@ from .sections import SECTIONS, Config
 CONFIG_NAME = "newsletter.toml"
 ENV_PREFIX = "NEWSLETTER_"
 # Secrets are never read from files (they would end up in the repository).
-SECRET_VARIABLES = {"NEWSLETTER_SMTP_PASSWORD", "NEWSLETTER_SECRET_KEY"}
+SECRET_VARIABLES = {"NEWSLETTER_SMTP_PASSWORD", "NEWSLETTER_SECRET_KEY", "NEWSLETTER_BOUNCES_PASSWORD"}
 
 
 def _fields(section_type: type) -> dict[str, tuple[str, Any]]:
@@ -125,7 +125,9 @@ def _section_from(name: str, raw: Mapping[str, Any], where: str, overrides: Mapp
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "password" or key == "secret_key":
-            var = f"{ENV_PREFIX}SMTP_PASSWORD" if key == "password" else f"{ENV_PREFIX}SECRET_KEY"
+            var = f"{ENV_PREFIX}SECRET_KEY"
+            if key == "password":
+                var = f"{ENV_PREFIX}{'BOUNCES' if name == 'bounces' else 'SMTP'}_PASSWORD"
             raise ConfigError(f"{where}: [{name}] {key}: secrets are not read from files; remove it and set {var}")
         if key not in known:
             raise ConfigError(f"{where}: unknown key [{name}] {key}; known keys: {', '.join(sorted(known))}")
@@ -203,6 +205,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         source=source,
         smtp_password=env.get("NEWSLETTER_SMTP_PASSWORD", ""),
         secret_key=env.get("NEWSLETTER_SECRET_KEY", ""),
+        bounces_password=env.get("NEWSLETTER_BOUNCES_PASSWORD", ""),
     )
     state_from_file = "state" in raw.get("paths", {}) and "state" not in overrides.get("paths", {})
     validate(config, where, state_from_file=state_from_file)

@@ -120,6 +120,39 @@ class ServeSection:
     forwarded_allow_ips: str = "127.0.0.1"
 
 
+# The longest VERP token send/verp.py writes ("<campaign>-<delivery>-<mac>" in hex, 6 + 8 + 12 digits):
+# the bounce address's local part must leave room for it within SMTP's 64 characters.
+VERP_TOKEN_MAX_LENGTH = 28
+
+
+@dataclass(frozen=True)
+class BouncesSection:
+    # The envelope sender (Return-Path) of list messages becomes "<local>+<token>@<domain>" (VERP).
+    address: str = ""
+    # Where bounces are read: an IMAP mailbox (password from NEWSLETTER_BOUNCES_PASSWORD) or a Maildir.
+    imap_host: str = ""
+    imap_port: int = 0  # 0: 993 with tls, 143 otherwise
+    imap_security: Literal["tls", "starttls", "none"] = "tls"
+    imap_user: str = ""
+    imap_folder: str = "INBOX"
+    maildir: str = ""
+    # Processed messages are moved here (an IMAP folder, or a Maildir++ sub-folder), made when missing.
+    processed_folder: str = "Processed"
+    # How often `newsletter schedule` reads the mailbox; 0 never.
+    interval: dt.timedelta = dt.timedelta(minutes=10)
+    # Soft bounces (4.x.x) suppress an address once this many arrive within soft_window.
+    soft_limit: int = 3
+    soft_window: dt.timedelta = dt.timedelta(days=30)
+
+    @property
+    def port(self) -> int:
+        return self.imap_port or (993 if self.imap_security == "tls" else 143)
+
+    @property
+    def has_mailbox(self) -> bool:
+        return bool(self.imap_host or self.maildir)
+
+
 @dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSection = field(default_factory=NewsletterSection)
@@ -130,12 +163,14 @@ class Config:
     dkim: DkimSection = field(default_factory=DkimSection)
     preview: PreviewSection = field(default_factory=PreviewSection)
     serve: ServeSection = field(default_factory=ServeSection)
+    bounces: BouncesSection = field(default_factory=BouncesSection)
     # Folder that relative paths are resolved against (the config file's folder).
     root: Path = Path(".")
     # The file it came from, or None when running on built-in defaults.
     source: Path | None = None
     smtp_password: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
+    bounces_password: str = field(default="", repr=False)
 
     @property
     def where(self) -> str:
@@ -186,4 +221,5 @@ SECTIONS: dict[str, type] = {
     "dkim": DkimSection,
     "preview": PreviewSection,
     "serve": ServeSection,
+    "bounces": BouncesSection,
 }

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy import Engine
 
+from ..bounces.scheduled import add_fetch_job
 from ..config import Config, format_duration
 from ..state.digests import record_run, run_decision
 from ..state.engine import engine_for
@@ -168,6 +169,7 @@ class DigestScheduler:
                     max_instances=1,
                     misfire_grace_time=grace,
                 )
+                add_fetch_job(scheduler, self.config)  # the bounce mailbox, every [bounces] interval
                 scheduler.start()
                 self._log_next()
                 await self.stop.wait()

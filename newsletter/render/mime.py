@@ -27,6 +27,11 @@ _SOFT_BREAK = b"=\r\n"
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
+def message_id_digest(message_key: str, email: str) -> str:
+    """The left part of a campaign message's Message-ID (a bounce's quoted original names its campaign)."""
+    return hashlib.sha256(f"{message_key}\0{email.lower()}".encode()).hexdigest()[:32]
+
+
 def list_id(config: Config) -> str:
     nl = config.newsletter
     if nl.list_id:
@@ -126,8 +131,7 @@ class MessageFactory:
         """Stable per campaign and address, so a message resent after a crash can be deduplicated."""
         if self.message_key is None:
             return f"<{secrets.token_hex(16)}@{self.domain}>"
-        digest = hashlib.sha256(f"{self.message_key}\0{email.lower()}".encode()).hexdigest()[:32]
-        return f"<{digest}@{self.domain}>"
+        return f"<{message_id_digest(self.message_key, email)}@{self.domain}>"
 
     def recipient_headers(self, subscriber: Subscriber, links: UnsubscribeLinks) -> bytes:
         where = f"subscribers line {subscriber.line}" if subscriber.line else "recipient"

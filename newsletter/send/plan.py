@@ -24,6 +24,7 @@ from ..state.statuses import CampaignStatus, DeliveryStatus
 from ..state.suppressions import suppressed_addresses
 from .recording import current_counts
 from .transports import describe_transport
+from .verp import verp_for
 
 EditChoice = Literal["remaining", "all", "abort"]
 
@@ -61,6 +62,7 @@ def check_sendable(config: Config, issue: Issue) -> None:
             f"or use `newsletter send-test` to try it"
         )
     require_secret_for_list(config)
+    verp_for(config)  # a bounce address needs the secret its tokens are signed with
 
 
 def resumable(engine: Engine, issue: Issue, resend: bool) -> tuple[CampaignRow | None, CampaignRow | None]:

@@ -30,6 +30,7 @@ class Job:
     id: int
     recipient: str
     payload: Any = None
+    sender: str = ""  # this message's envelope sender (a VERP address); empty: the pool's
     attempts: int = 0  # attempts in this run
     last: Attempt | None = field(default=None, repr=False)
 
@@ -212,7 +213,7 @@ class DeliveryPool:
                     await limiter.acquire(stop)
                     if stop.is_set():
                         return
-                attempt = await conn.send(self.sender, job.recipient, data)
+                attempt = await conn.send(job.sender or self.sender, job.recipient, data)
                 job.attempts += 1
                 job.last = attempt
                 if attempt.kind == AttemptKind.FATAL:

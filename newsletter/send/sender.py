@@ -25,6 +25,7 @@ from .recording import outcome_log
 from .result import CampaignResult
 from .transport import Attempt, AttemptKind
 from .transports import transport_for
+from .verp import verp_for
 
 PAGE = 2000
 _STATUS = {
@@ -57,6 +58,7 @@ class Sender:
         self.run_started = run_started
         self.pool_fatal: NewsletterError | None = None
         self.last_error = ""  # the latest refusal, for the failure-ratio message
+        self.verp = verp_for(config)  # each message's own envelope sender, when [bounces] address is set
         self.log = outcome_log(config, engine, campaign)
 
     def _limiter(self) -> RateLimiter:
@@ -73,12 +75,14 @@ class Sender:
 
     async def _jobs(self) -> AsyncIterator[Job]:
         after = 0
+        verp, campaign_id = self.verp, self.campaign.id
         while not self.stop.is_set():
-            page = deliveries.pending_page(self.engine, self.campaign.id, after, PAGE)
+            page = deliveries.pending_page(self.engine, campaign_id, after, PAGE)
             if not page:
                 return
             for row in page:
-                yield Job(id=row.id, recipient=row.email, payload=row)
+                sender = verp.list_sender(campaign_id, row.id, row.email) if verp else ""
+                yield Job(id=row.id, recipient=row.email, payload=row, sender=sender)
             after = page[-1].id
 
     def _build(self, job: Job) -> bytes:

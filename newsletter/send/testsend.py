@@ -22,6 +22,7 @@ from .pool import DeliveryPool, Job
 from .ratelimit import RateLimiter
 from .transport import Attempt, AttemptKind
 from .transports import transport_for, wire_form
+from .verp import verp_for
 
 TEST_PREFIX = "[TEST] "
 
@@ -40,6 +41,7 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
     recipients = [normalize_address(a, "--to") for a in addresses]
     if not recipients:
         raise NewsletterError("send-test needs at least one --to ADDRESS")
+    verp = verp_for(config)  # bounces of test sends come back to the bounce address too
     rendered = render_issue(issue, config, subject_prefix=TEST_PREFIX)
     factory = MessageFactory(rendered, config, wire=wire_form(config))
     sample = sample_subscriber(config)
@@ -56,7 +58,7 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
 
     async def jobs() -> AsyncIterator[Job]:
         for index, address in enumerate(recipients):
-            yield Job(id=index, recipient=address)
+            yield Job(id=index, recipient=address, sender=verp.test_sender(address) if verp else "")
 
     pool = DeliveryPool(
         lambda: transport,

@@ -108,3 +108,26 @@ schedule_runs = Table(
     Column("decision", String, nullable=False),  # statuses.RunDecision
     Column("decided_at", DateTime, nullable=False),
 )
+
+# Bounces and complaints that came back after the send (newsletter/bounces): one row per address a
+# report named. A report counts once: (message_key, email) is unique, so a rerun or a crash between
+# recording and moving the message never counts it twice.
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String, nullable=False),  # lower-cased
+    Column("kind", String, nullable=False),  # statuses.BounceKind
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="SET NULL")),  # None: a test send, unknown
+    Column("status", String, nullable=False, default=""),  # 5.1.1, 4.2.2, or the feedback type (abuse)
+    Column("diagnostic", String, nullable=False, default=""),  # the remote server's words, one line
+    Column("source", String, nullable=False, default=""),  # how the report was read: dsn, arf, ses, heuristic
+    Column("identified", String, nullable=False, default=""),  # how the recipient was found: token, report...
+    Column("action", String, nullable=False, default=""),  # what the rules did: "suppressed", "soft 2 of 3"...
+    Column("message_key", String, nullable=False),  # the report's identity (a hash of its Message-ID or bytes)
+    Column("occurred_at", DateTime, nullable=False),  # when the report says it happened
+    Column("recorded_at", DateTime, nullable=False),
+    UniqueConstraint("message_key", "email", name="uq_bounce_event_report"),
+)
+Index("ix_bounce_events_email", bounce_events.c.email, bounce_events.c.occurred_at)
+Index("ix_bounce_events_campaign", bounce_events.c.campaign_id, bounce_events.c.kind)

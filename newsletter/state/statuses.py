@@ -41,3 +41,11 @@ class RunDecision(StrEnum):
     TOO_OLD = "too-old"
     STOPPED = "stopped"  # never recorded: the run resumes
     LOCKED = "locked"
+
+
+class BounceKind(StrEnum):
+    """What a bounce or feedback report says about one address (state/bounces.py applies the rules)."""
+
+    HARD = "hard"  # 5.x.x: the mailbox does not exist or refuses for good: suppressed at once
+    SOFT = "soft"  # 4.x.x after the relay gave up: suppressed after [bounces] soft_limit within soft_window
+    COMPLAINT = "complaint"  # an abuse report (ARF) from a feedback loop: suppressed at once

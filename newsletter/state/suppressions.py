@@ -6,6 +6,8 @@ back someone who left.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import Engine, delete, func, select
 
 from .engine import insert, utcnow
@@ -52,3 +54,11 @@ def counts_by_reason(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(suppressions.c.reason, func.count()).group_by(suppressions.c.reason))
         return {reason: count for reason, count in rows}
+
+
+def suppression_of(engine: Engine, email: str) -> tuple[SuppressionReason, str, dt.datetime] | None:
+    """(reason, detail, since when) of an address's suppression, or None."""
+    s = suppressions.c
+    with engine.connect() as conn:
+        row = conn.execute(select(s.reason, s.detail, s.created_at).where(s.email == email.lower())).first()
+    return (SuppressionReason(row[0]), row[1], row[2]) if row else None
