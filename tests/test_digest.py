@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from newsletter.config import Config, load_config
-from newsletter.digest.periods import digest_key
-from newsletter.digest.plan import due_run, issue_for_digest, next_digest, plan_digest
-from newsletter.digest.runner import DigestOutcome, freeze_plan, send_digest
+from newsletter.digest.outcome import Outcome
+from newsletter.digest.plan import issue_for_digest, next_digest, plan_digest
+from newsletter.digest.runner import freeze_plan, send_digest
+from newsletter.digest.runs import due_run, run_at
 from newsletter.render.issue import render_issue
 from newsletter.send.campaign import run_campaign
 from newsletter.state.campaigns import campaigns_for
@@ -28,15 +29,19 @@ from .smtpd import SmtpServer
 pytestmark = pytest.mark.usefixtures("database")
 
 
+BASE = "https://news.example.org"
+LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": BASE, "NEWSLETTER_SECRET_KEY": "k" * 40}  # a digest links to the archive
+
+
 def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) -> Config:
-    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin"}
+    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin", **LINKS}
     env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
     if server is not None:
         env.update(server.env())
     return load_config(folder / "newsletter.toml", env=env)
 
 
-def send(config: Config, now: dt.datetime, **kwargs: Any) -> DigestOutcome:
+def send(config: Config, now: dt.datetime, **kwargs: Any) -> Outcome:
     return run_async(send_digest(config, now, **kwargs))
 
 
@@ -49,22 +54,22 @@ def test_window_takes_published_articles_once_in_date_order(letter: Path, smtp_s
     config = config_for(letter, smtp_server)
 
     plan = plan_digest(config, at("2026-11-23T09:00"))
-    assert plan.key == "digest-2026-W48"
+    assert plan.key == "digest-2026-11-23"
     assert [a.slug for a in plan.articles] == ["2026-11-18-first", "2026-11-20-second"]
 
     outcome = send(config, at("2026-11-23T09:00"))
-    assert (outcome.status, outcome.key, outcome.recipients, outcome.articles) == ("sent", "digest-2026-W48", 3, 2)
-    assert outcome.message == "sent digest 2026-W48 to 3 subscribers (2 articles)"
+    assert (outcome.status, outcome.key, outcome.recipients, outcome.articles) == ("sent", "digest-2026-11-23", 3, 2)
+    assert outcome.message == "sent digest 2026-11-23 to 3 subscribers (2 articles)"
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     message = smtp_server.handler.received[0].message
     assert message["Subject"] == "Privacy Notes: week 48"
     text = message.get_body(("plain",)).get_content()
     assert text.index("First") < text.index("Second") and "Draft" not in text and "Future" not in text
 
-    # The next week: the future article is published now; the earlier ones were in W48's digest.
-    article(letter, "2026-11-19-backdated", "2026-11-19")  # written late, dated before W48's digest
+    # The next week: the future article is published now; the earlier ones were in last week's digest.
+    article(letter, "2026-11-19-backdated", "2026-11-19")  # written late, dated before last week's digest
     plan = plan_digest(config, at("2026-11-30T09:00"))
-    assert plan.key == "digest-2026-W49"
+    assert plan.key == "digest-2026-11-30"
     assert plan.since == at("2026-11-23T09:00")
     assert [a.slug for a in plan.articles] == ["2026-11-25-future"]
 
@@ -80,11 +85,11 @@ def test_articles_already_in_a_digest_are_never_offered_again(letter: Path, smtp
 
 def test_skip_if_empty_sends_nothing_and_keeps_the_window(letter: Path, smtp_server: SmtpServer) -> None:
     config = config_for(letter, smtp_server)
-    outcome = send(config, at("2026-11-23T09:00"), run_time=at("2026-11-23T09:00"))
+    outcome = send(config, at("2026-11-23T09:00"))
     assert (outcome.status, outcome.message) == ("empty", "nothing new: skipped")
     assert smtp_server.handler.received == []
     engine = engine_for(config)
-    assert record_for(engine, "digest-2026-W48") is None
+    assert record_for(engine, "digest-2026-11-23") is None
     assert run_decision(engine, at("2026-11-23T09:00")) == "empty"
     assert next_digest(config, at("2026-11-23T09:00")) is None
     assert campaigns_for(engine) == []
@@ -98,15 +103,22 @@ def test_skip_if_empty_off_sends_an_empty_digest(letter: Path, smtp_server: Smtp
     assert "0 new articles" in smtp_server.handler.received[0].message.get_body(("html",)).get_content()
 
 
-def test_the_same_period_never_goes_out_twice(letter: Path, smtp_server: SmtpServer) -> None:
+def test_the_same_run_never_goes_out_twice(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
     config = config_for(letter, smtp_server)
     assert send(config, at("2026-11-23T09:00")).status == "sent"
     article(letter, "2026-11-24-b", "2026-11-24")
-    again = send(config, at("2026-11-26T12:00"))  # same ISO week, new article: still not twice
-    assert (again.status, again.message) == ("already-sent", "digest 2026-W48 was already sent: skipped")
+    monday = run_at(config, at("2026-11-23T09:00"))
+    again = send(config, at("2026-11-23T09:30"), run=monday)  # the same run, asked again: not twice
+    assert (again.status, again.message) == ("already-sent", "digest 2026-11-23 was already sent: skipped")
     assert len(smtp_server.handler.received) == 3
-    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+    # On Thursday the moment belongs to next Monday's run: sent by hand now, it stands for that run.
+    early = send(config, at("2026-11-26T12:00"))
+    assert (early.status, early.key, early.articles) == ("sent", "digest-2026-11-30", 1)
+    on_time = send(config, at("2026-11-30T09:00"), run=run_at(config, at("2026-11-30T09:00")))
+    assert on_time.status == "already-sent"
+    assert len(smtp_server.handler.received) == 6
+    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-11-30", "digest-2026-11-23"]
 
 
 def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_server: SmtpServer) -> None:
@@ -114,17 +126,17 @@ def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_
     article(letter, "2026-11-20-a", "2026-11-20")
     config = config_for(letter, smtp_server)
     engine = engine_for(config)
-    assert freeze_plan(config, plan_digest(config, at("2026-11-23T09:00")), None)  # ...and the process dies here
+    assert freeze_plan(config, plan_digest(config, at("2026-11-23T09:00")))  # ...and the process dies here
     article(letter, "2026-11-24-b", "2026-11-24")  # published while it was down
 
-    outcome = send(config, at("2026-12-01T09:00"))  # the next week's run
-    assert len(smtp_server.handler.received) == 6  # W48 resumed (3), then W49 (3)
+    outcome = send(config, at("2026-11-30T09:00"))  # the next week's run
+    assert len(smtp_server.handler.received) == 6  # last week's resumed (3), then this week's (3)
     subjects = sorted({r.message["Subject"] for r in smtp_server.handler.received})
     assert subjects == ["Privacy Notes: week 48", "Privacy Notes: week 49"]
-    assert record_for(engine, "digest-2026-W48").slugs == ("2026-11-20-a",)  # type: ignore[union-attr]
-    assert record_for(engine, "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
-    assert (outcome.key, outcome.articles) == ("digest-2026-W49", 1)
-    assert record_for(engine, "digest-2026-W49").slugs == ("2026-11-24-b",)  # type: ignore[union-attr]
+    assert record_for(engine, "digest-2026-11-23").slugs == ("2026-11-20-a",)  # type: ignore[union-attr]
+    assert record_for(engine, "digest-2026-11-23").status == "sent"  # type: ignore[union-attr]
+    assert (outcome.key, outcome.articles) == ("digest-2026-11-30", 1)
+    assert record_for(engine, "digest-2026-11-30").slugs == ("2026-11-24-b",)  # type: ignore[union-attr]
 
 
 def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: Path, smtp_server: SmtpServer) -> None:
@@ -132,12 +144,12 @@ def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: P
     config = config_for(letter, smtp_server)
     engine = engine_for(config)
     plan = plan_digest(config, at("2026-11-23T09:00"))
-    freeze_plan(config, plan, None)
+    freeze_plan(config, plan)
     result = run_async(run_campaign(config, issue_for_digest(config, plan)))
     assert result.finished  # ...and the process dies before marking the digest sent
     outcome = send(config, at("2026-11-23T09:05"))
     assert outcome.status == "already-sent"
-    assert record_for(engine, "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
+    assert record_for(engine, "digest-2026-11-23").status == "sent"  # type: ignore[union-attr]
     assert len(smtp_server.handler.received) == 3
 
 
@@ -152,7 +164,7 @@ def test_interrupted_send_stays_pending_and_resumes(letter: Path, smtp_server: S
     outcome = send(config, at("2026-11-23T09:00"))
     assert outcome.status in {"sent", "already-sent"}
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
-    assert record_for(engine_for(config), "digest-2026-W48").status == "sent"  # type: ignore[union-attr]
+    assert record_for(engine_for(config), "digest-2026-11-23").status == "sent"  # type: ignore[union-attr]
 
 
 def test_digest_issue_renders_summaries_or_full_text(letter: Path) -> None:
@@ -161,7 +173,7 @@ def test_digest_issue_renders_summaries_or_full_text(letter: Path) -> None:
         config = config_for(letter, content=content, subject="{{ newsletter.name }} #{{ week }} ({{ year }})")
         issue = next_digest(config, at("2026-11-23T09:00"))
         assert issue is not None
-        assert (issue.kind, issue.key, issue.subject) == ("digest", "digest-2026-W48", "Privacy Notes #48 (2026)")
+        assert (issue.kind, issue.key, issue.subject) == ("digest", "digest-2026-11-23", "Privacy Notes #48 (2026)")
         rendered = render_issue(issue, config)
         assert "Alpha" in rendered.html and present in rendered.text
         if absent:
@@ -179,15 +191,19 @@ def test_subject_template_errors_name_the_key(letter: Path, cli: Cli) -> None:
 def test_due_run_for_cron(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
     config = config_for(letter, smtp_server, catch_up="2h")
-    assert due_run(config, at("2026-11-23T08:59")) is None  # this week's run has not come yet
-    assert due_run(config, at("2026-11-23T09:00")) == at("2026-11-23T09:00")
-    assert due_run(config, at("2026-11-23T10:59")) == at("2026-11-23T09:00")
-    assert due_run(config, at("2026-11-23T11:01")) is None  # beyond catch_up
-    run_time = due_run(config, at("2026-11-23T09:30"))
-    assert run_time is not None
-    send(config, at("2026-11-23T09:30"), run_time=run_time)
-    assert due_run(config, at("2026-11-23T10:00")) is None  # sent: never twice
-    assert digest_key(run_time) == "digest-2026-W48"
+
+    def due(now: str) -> dt.datetime | None:
+        run = due_run(config, at(now))
+        return run.time if run is not None else None
+
+    assert due("2026-11-23T08:59") is None  # this week's run has not come yet
+    assert due("2026-11-23T09:00") == at("2026-11-23T09:00")
+    assert due("2026-11-23T10:59") == at("2026-11-23T09:00")
+    assert due("2026-11-23T11:01") is None  # beyond catch_up
+    run = due_run(config, at("2026-11-23T09:30"))
+    assert run is not None and run.key == "digest-2026-11-23"
+    send(config, at("2026-11-23T09:30"), run=run)
+    assert due("2026-11-23T10:00") is None  # sent: never twice
 
 
 def test_digest_command_shows_the_next_digest(letter: Path, cli: Cli) -> None:
@@ -195,7 +211,7 @@ def test_digest_command_shows_the_next_digest(letter: Path, cli: Cli) -> None:
     article(letter, "2026-11-21-b", "2026-11-21", title="Beta", draft=True)
     result = cli("digest", "--now", "2026-11-26T12:00")
     assert result.exit_code == 0, result.output
-    assert "next digest: 2026-W49, at Mon 2026-11-30 09:00 CET (08:00 UTC)" in result.output
+    assert "next digest: digest-2026-11-30, at Mon 2026-11-30 09:00 CET (08:00 UTC)" in result.output
     assert "2026-11-20  Alpha" in result.output and "Beta" not in result.output
     assert "subject: Privacy Notes: week 49" in result.output
     early = cli("digest", "--now", "2026-11-26T12:00", "--since", "2026-11-21")

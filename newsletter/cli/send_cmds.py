@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 
 import click
@@ -13,10 +14,14 @@ import click
 from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
+from ..digest.cadence import cadence_for
 from ..digest.clock import format_both
-from ..digest.cron import crontab_for
-from ..digest.plan import due_run, next_digest
-from ..digest.runner import DigestOutcome, send_digest
+from ..digest.due import Work, owed, send_due
+from ..digest.outcome import Outcome
+from ..digest.plan import DigestPlan, issue_for_digest, next_digest_plan
+from ..digest.runner import send_digest
+from ..digest.runs import run_for
+from ..digest.upcoming import upcoming
 from ..errors import CampaignStopped, NewsletterError
 from ..send.campaign import run_campaign, stop_on_signals
 from ..send.plan import EditChoice, Plan, plan_campaign
@@ -25,10 +30,11 @@ from ..send.recording import current_counts
 from ..send.result import CampaignResult
 from ..state import campaigns, deliveries
 from ..state.campaigns import lock_name
+from ..state.digests import record_for
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus, RunDecision
-from . import State, app, engine, pass_state, run, warn_about_setup
-from .schedule_cmds import make_clock
+from . import State, app, engine, pass_state, run, warn, warn_about_setup
+from .schedule_cmds import NOW_HELP, make_clock
 
 INTERRUPTED_EXIT = 130
 
@@ -127,35 +133,61 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
     )
 
 
-def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now_text: str | None) -> None:
-    """`send --digest`: the digest of the articles since the previous one, through digest.send_digest.
+def _ask_or_note(config: Config, issue: Issue, *, yes: bool, spec: str) -> EditChoice:
+    return confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec=spec)
 
-    With --if-due (the cron alternative to `newsletter schedule`) only when a scheduled run time
-    has passed within catch_up and its period's digest has not gone out; otherwise it says so.
+
+def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now: dt.datetime) -> None:
+    """`send --digest`: the digest `newsletter digest` shows (the run `now` belongs to), through send_digest.
+
+    With --if-due (cron) only while that run is owed: its time came within catch_up and it was not
+    settled. Without, an interrupted digest is finished first, and a digest sent before its run time
+    stands for that run (the run then sends nothing more).
     """
-    now = make_clock(config, now_text).now()
-    run_time = due_run(config, now) if if_due else None
-    if if_due and run_time is None:
-        nxt = crontab_for(config).next_after(now)
+    if config.schedule.mode != "digest":
+        raise NewsletterError(
+            '--digest: [schedule] mode is "each" (every run sends one article); use `newsletter send --due`'
+        )
+    this_run = run_for(config, now)
+    if if_due and (this_run is None or not this_run.due):
+        nxt = cadence_for(config).next_after(now)
         click.echo(f"no digest due (next run: {format_both(nxt) if nxt else 'never'})")
         return
-    issue = next_digest(config, now)
-    if issue is None and not if_due:
-        click.echo("no digest to send: this period's digest was already sent, or nothing is new (skip_if_empty)")
-        return
-    if dry_run:
-        if issue is not None:
-            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
+    plan = next_digest_plan(config, now)
+    if plan is not None:
+        for problem in plan.skipped:
+            warn(problem)
+    if plan is None and not if_due:
+        key = this_run.key if this_run is not None else "this run's digest"
+        if this_run is not None and record_for(engine(config), this_run.key) is not None:
+            click.echo(f"no digest to send: {key} was already sent")
+        else:
+            click.echo(f"no digest to send: nothing new for {key} (skip_if_empty)")
         return
     on_edit: EditChoice = "remaining"
-    if issue is not None:
-        on_edit = confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
+    if plan is not None:
+        issue = issue_for_digest(config, plan)
+        count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
+        when = "interrupted earlier: resuming it" if plan.pending else _run_words(plan, now)
+        click.echo(f"digest {plan.key}: {count} ({when})")
+        if dry_run:
+            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
+            return
+        on_edit = _ask_or_note(config, issue, yes=yes, spec="--digest")
+    elif dry_run:
+        return
 
-    async def go() -> DigestOutcome:
+    async def go() -> Outcome:
         stop = asyncio.Event()
         with stop_on_signals(stop):
             return await send_digest(
-                config, now, run_time=run_time, stop=stop, reporter=reporter_for(sys.stderr), on_edit=on_edit
+                config,
+                now,
+                run=this_run,
+                stop=stop,
+                reporter=reporter_for(sys.stderr),
+                on_edit=on_edit,
+                say=lambda line: click.echo(line, err=True),
             )
 
     outcome = run(go())
@@ -167,20 +199,74 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
         sys.exit(1)
 
 
+def _run_words(plan: DigestPlan, now: dt.datetime) -> str:
+    if plan.run is None:
+        return "sent by hand"
+    if plan.run.time <= now:
+        return f"the run at {format_both(plan.run.time)}"
+    return f"the run at {format_both(plan.run.time)}: sending it now, ahead of that run, which then sends nothing more"
+
+
+def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) -> None:
+    """`send --due`: everything the schedule owes now (digest.due.send_due), for cron."""
+    owed_now = owed(config, now)
+    if not owed_now:
+        nxt = upcoming(config, now, 1)[0]
+        when = f"{nxt[0].what} at {format_both(nxt[0].when)}" if nxt else "nothing scheduled"
+        click.echo(f"nothing due now (next: {when})")
+    for description, issue in owed_now:
+        click.echo(f"due: {description}")
+        if dry_run:
+            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--due")
+    if dry_run:
+        return
+    if owed_now and not yes:
+        click.confirm(f"Send {'these' if len(owed_now) > 1 else 'it'} now?", abort=True)
+
+    async def go() -> Work:
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            return await send_due(config, now, stop=stop, reporter=reporter_for(sys.stderr), say=click.echo)
+
+    work = run(go())
+    if any(o.status == RunDecision.STOPPED for o in work.outcomes):
+        click.echo("run `newsletter send --due` again to resume", err=True)
+        sys.exit(INTERRUPTED_EXIT)
+    if work.errors or any(o.status == RunDecision.LOCKED for o in work.outcomes):
+        sys.exit(1)
+
+
+def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now: dt.datetime) -> None:
+    """An article scheduled for later: ask (refuse with --yes) unless --ignore-send-at."""
+    when = issue.article.send_time(config.schedule.timezone)
+    if ignore or when is None or when <= now:
+        return
+    scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
+    if yes:
+        raise NewsletterError(
+            f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at"
+        )
+    click.confirm(f"{scheduled}; send it now anyway?", abort=True)
+
+
 @app.command()
 @click.argument("issue", required=False)
-@click.option("--digest", "as_digest", is_flag=True, help="Send the weekly digest now instead of one ISSUE.")
-@click.option("--if-due", is_flag=True, help="With --digest: only when a scheduled run is owed (for cron).")
+@click.option("--digest", "as_digest", is_flag=True, help="Send the next digest (the one `newsletter digest` shows).")
+@click.option("--if-due", is_flag=True, help="With --digest: only while its run is owed (for cron).")
+@click.option("--due", is_flag=True, help="Send what the schedule owes now (for cron).")
+@click.option("--ignore-send-at", is_flag=True, help="Send an article before its send_at (the schedule then skips it).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Render every message and count; deliver nothing, record nothing.")
 @click.option("--resend", is_flag=True, help="Send a finished campaign to the whole list again.")
-@click.option("--now", "now_text", hidden=True, default=None)
+@click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @pass_state
 def send(
     state: State,
     issue: str | None,
     as_digest: bool,
     if_due: bool,
+    due: bool,
+    ignore_send_at: bool,
     yes: bool,
     dry_run: bool,
     resend: bool,
@@ -188,19 +274,27 @@ def send(
 ) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
-    ISSUE is a path, a slug or `latest`; or --digest for the weekly digest.
+    ISSUE is a path, a slug or `latest`; or --digest for the next digest; or --due for whatever the
+    schedule owes now.
     """
     config = state.config
     warn_about_setup(config)
-    if as_digest:
-        if issue is not None or resend:
-            raise NewsletterError("--digest sends the digest of the period: give no ISSUE and no --resend")
-        send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now_text=now_text)
+    now = make_clock(config, now_text).now()
+    if as_digest or due:
+        if issue is not None or resend or (as_digest and due):
+            raise NewsletterError("--digest and --due send what the schedule says: no ISSUE, no --resend, not both")
+        if due:
+            send_due_now(config, yes=yes, dry_run=dry_run, now=now)
+        else:
+            send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now=now)
         return
     if if_due:
         raise NewsletterError("--if-due goes with --digest (newsletter send --digest --if-due --yes)")
     if issue is None:
-        raise NewsletterError("send needs ISSUE (a path, a slug or `latest`) or --digest")
+        raise NewsletterError("send needs ISSUE (a path, a slug or `latest`), --digest or --due")
+    chosen = choose_issue(config, issue)
+    if not dry_run:
+        check_send_at(config, chosen, yes=yes, ignore=ignore_send_at, now=now)
     chosen = choose_issue(config, issue)
     on_edit: EditChoice = "remaining"
     if not dry_run:

@@ -42,6 +42,7 @@ class Crontab(BaseTrigger):
     """
 
     def __init__(self, cron: CronExpr, tz: dt.tzinfo) -> None:
+        self.cron = cron
         self.expr = cron.expr
         self.tz = tz
         c = cron

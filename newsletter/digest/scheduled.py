@@ -1,0 +1,120 @@
+"""Articles with their own `send_at`: each goes out as its own issue at that moment.
+
+The catch-up rules are the digest's: an article whose send_at came at most `catch_up` ago is sent
+(so is one whose campaign already began: an interrupted send is always finished); one missed by
+more than that is recorded as too old, said once, and left unsent (`newsletter send ISSUE` sends
+it by hand). Decisions are kept per article and send_at, so a new send_at is a new send, while the
+campaign store still sends each subscriber an article once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from apscheduler.triggers.base import BaseTrigger
+
+from ..config import Config, format_duration
+from ..content.articles import Article, load_articles_skipping_broken
+from ..content.issue import issue_for
+from ..send.plan import EditChoice
+from ..send.progress import Reporter
+from ..state import campaigns
+from ..state.digests import naive_utc
+from ..state.engine import engine_for
+from ..state.scheduled import record_scheduled, scheduled_decisions
+from ..state.statuses import RunDecision
+from .clock import format_both
+from .outcome import Outcome, run_issue
+
+RESCAN = dt.timedelta(seconds=60)  # how soon a new or edited send_at is noticed by a running scheduler
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    article: Article
+    when: dt.datetime  # its send_at, in the schedule's zone
+
+    @property
+    def slug(self) -> str:
+        return self.article.slug
+
+
+def scheduled_articles(config: Config, articles: Sequence[Article]) -> list[Scheduled]:
+    """Articles with a send_at (drafts are never sent), soonest first."""
+    tz = config.schedule.timezone
+    found = [Scheduled(a, when) for a in articles if not a.draft and (when := a.send_time(tz)) is not None]
+    return sorted(found, key=lambda s: (s.when, s.slug))
+
+
+def undecided(config: Config, articles: Sequence[Article]) -> list[Scheduled]:
+    """Scheduled articles nothing was decided for yet (at their current send_at)."""
+    decided = scheduled_decisions(engine_for(config))
+    return [s for s in scheduled_articles(config, articles) if (s.slug, naive_utc(s.when)) not in decided]
+
+
+def due_and_missed(
+    config: Config, now: dt.datetime, articles: Sequence[Article]
+) -> tuple[list[Scheduled], list[Scheduled]]:
+    """(to send now, missed by more than catch_up) among the articles whose send_at has come."""
+    started = campaigns.started_keys(engine_for(config))
+    due, missed = [], []
+    for item in undecided(config, articles):
+        if item.when > now:
+            continue
+        if now - item.when <= config.schedule.catch_up or item.slug in started:
+            due.append(item)
+        else:
+            missed.append(item)
+    return due, missed
+
+
+async def send_scheduled(
+    config: Config,
+    item: Scheduled,
+    *,
+    stop: asyncio.Event | None = None,
+    reporter: Reporter | None = None,
+    on_edit: EditChoice = "remaining",
+) -> Outcome:
+    """Send one scheduled article (holding the schedule lock) and record the decision."""
+    engine = engine_for(config)
+    if campaigns.is_finished(engine, item.slug):  # sent by hand before its time (send --ignore-send-at)
+        record_scheduled(engine, item.slug, item.when, RunDecision.ALREADY_SENT)
+        return Outcome(RunDecision.ALREADY_SENT, item.slug, "scheduled")
+    ran = await run_issue(config, issue_for(item.article), stop, reporter, on_edit)
+    if ran is None:
+        return Outcome(RunDecision.LOCKED, item.slug, "scheduled")
+    finished, sent = ran
+    if not finished:
+        return Outcome(RunDecision.STOPPED, item.slug, "scheduled", recipients=sent)
+    record_scheduled(engine, item.slug, item.when, RunDecision.SENT)
+    return Outcome(RunDecision.SENT, item.slug, "scheduled", recipients=sent)
+
+
+def record_missed(config: Config, item: Scheduled, now: dt.datetime) -> Outcome:
+    late = format_duration(now - item.when)
+    note = (
+        f"missed its send_at ({format_both(item.when)}, {late} ago; catch_up is "
+        f"{format_duration(config.schedule.catch_up)}): not sent; send it with `newsletter send {item.slug}`"
+    )
+    record_scheduled(engine_for(config), item.slug, item.when, RunDecision.TOO_OLD)
+    return Outcome(RunDecision.TOO_OLD, item.slug, "scheduled", note=note)
+
+
+class SendAtTimes(BaseTrigger):
+    """APScheduler trigger: the next send_at of an undecided article, and at least every RESCAN, so an
+    article written or rescheduled while the scheduler runs is sent on time."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        articles, _broken = load_articles_skipping_broken(self.config.path("issues"))
+        later = [s.when for s in undecided(self.config, articles) if s.when > now]
+        return min([*later, now + RESCAN], key=lambda t: t.astimezone(dt.UTC))
+
+    def __str__(self) -> str:
+        return "send_at of scheduled articles"
