@@ -15,7 +15,7 @@ from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
 from ..digest.cadence import cadence_for
-from ..digest.clock import format_both
+from ..digest.clock import format_both, utc
 from ..digest.due import Work, owed, send_due
 from ..digest.outcome import Outcome
 from ..digest.plan import DigestPlan, issue_for_digest, next_digest_plan
@@ -202,7 +202,7 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
 def _run_words(plan: DigestPlan, now: dt.datetime) -> str:
     if plan.run is None:
         return "sent by hand"
-    if plan.run.time <= now:
+    if utc(plan.run.time) <= utc(now):
         return f"the run at {format_both(plan.run.time)}"
     return f"the run at {format_both(plan.run.time)}: sending it now, ahead of that run, which then sends nothing more"
 
@@ -216,12 +216,13 @@ def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) 
         click.echo(f"nothing due now (next: {when})")
     for description, issue in owed_now:
         click.echo(f"due: {description}")
-        if dry_run:
+        if dry_run and issue is not None:
             print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--due")
     if dry_run:
         return
-    if owed_now and not yes:
-        click.confirm(f"Send {'these' if len(owed_now) > 1 else 'it'} now?", abort=True)
+    sending = [issue for _description, issue in owed_now if issue is not None]
+    if sending and not yes:
+        click.confirm(f"Send {'these' if len(sending) > 1 else 'it'} now?", abort=True)
 
     async def go() -> Work:
         stop = asyncio.Event()
@@ -239,7 +240,7 @@ def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) 
 def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now: dt.datetime) -> None:
     """An article scheduled for later: ask (refuse with --yes) unless --ignore-send-at."""
     when = issue.article.send_time(config.schedule.timezone)
-    if ignore or when is None or when <= now:
+    if ignore or when is None or utc(when) <= utc(now):
         return
     scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
     if yes:

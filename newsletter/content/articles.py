@@ -84,7 +84,7 @@ class Article:
     def scheduled_after(self, now: dt.datetime, tz: dt.tzinfo) -> bool:
         """Its send_at is still to come at `now` (aware): not to be shown or sent before then."""
         when = self.send_time(tz)
-        return when is not None and when > now
+        return when is not None and when.astimezone(dt.UTC) > now.astimezone(dt.UTC)
 
     def __getattr__(self, name: str) -> Any:
         # Templates reach unknown front-matter keys as article.<key>.

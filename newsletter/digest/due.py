@@ -24,7 +24,7 @@ from ..state import digests
 from ..state.engine import engine_for
 from ..state.statuses import RunDecision
 from .cadence import cadence_for
-from .clock import format_both
+from .clock import format_both, utc
 from .each import each_run, resume_each, waiting_articles
 from .outcome import Outcome, schedule_lock
 from .plan import issue_for_digest, next_digest_plan, plan_from_record, readable_articles
@@ -110,14 +110,14 @@ class Work:
         now = now.astimezone(self.config.schedule.timezone)
         run = run_for(self.config, now)
         if run is not None and run.due:
-            late = now - run.time
+            late = utc(now) - utc(run.time)
             if late > dt.timedelta(minutes=1):
                 self.say(f"missed the run at {format_both(run.time)}, catching up ({format_duration(late)} late)")
             await self.run(now, run)
             return
         missed = missed_run(self.config, now)
         if missed is not None:
-            ago, allowed = format_duration(now - missed.time), format_duration(self.config.schedule.catch_up)
+            ago, allowed = format_duration(utc(now) - utc(missed.time)), format_duration(self.config.schedule.catch_up)
             note = (
                 f"missed run too old: skipped (the run at {format_both(missed.time)} is {ago} late; "
                 f"catch_up is {allowed})"
@@ -153,17 +153,15 @@ async def send_due(
     return work
 
 
-def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue]]:
-    """What `send_due` would send at `now`, described for a prompt or a dry run (it writes nothing)."""
+def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue | None]]:
+    """What `send_due` would do at `now`, described for a prompt or a dry run (it writes nothing);
+    the Issue that would go out, or None for a due run that has nothing to send."""
     engine = engine_for(config)
-    found: list[tuple[str, Issue]] = []
-    for record in digests.pending_records(engine):
-        found.append(
-            (
-                f"digest {record.key} (interrupted earlier: resumed)",
-                issue_for_digest(config, plan_from_record(config, record)),
-            )
-        )
+    found: list[tuple[str, Issue | None]] = []
+    pending = digests.pending_records(engine)
+    for record in pending:
+        frozen = plan_from_record(config, record)
+        found.append((f"digest {record.key} (interrupted earlier: resumed)", issue_for_digest(config, frozen)))
     folder = config.path("issues")
     for _run_time, slug in digests.runs_decided(engine, RunDecision.SENDING):
         found.append((f"article {slug} (interrupted earlier: resumed)", issue_for(load_article(folder / f"{slug}.md"))))
@@ -175,14 +173,17 @@ def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue]]:
         return found
     when = f"the run at {format_both(run.time)}"
     if config.schedule.mode == "each":
-        frozen = digests.run_record(engine, run.time)
-        if frozen is None:
+        if digests.run_record(engine, run.time) is None:
             waiting = waiting_articles(config, now, articles)
             if waiting:
                 found.append((f"article {waiting[0].slug} ({when})", issue_for(waiting[0])))
-    elif not digests.pending_records(engine):
+            else:
+                found.append((f"{when}: no article waiting to be sent: skipped", None))
+    elif not pending:
         plan = next_digest_plan(config, now)
         if plan is not None:
             count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
             found.append((f"digest {plan.key} ({count}, {when})", issue_for_digest(config, plan)))
+        else:
+            found.append((f"digest {run.key} ({when}): nothing new: skipped (skip_if_empty)", None))
     return found

@@ -19,6 +19,7 @@ from ..send.progress import Reporter
 from ..state import digests
 from ..state.engine import engine_for
 from ..state.statuses import RunDecision
+from .clock import utc
 from .outcome import Outcome, run_issue, schedule_lock
 from .plan import DigestPlan, issue_for_digest, plan_digest, plan_from_record
 from .runs import Run, run_at, run_for, settled
@@ -105,7 +106,7 @@ async def digest_run(
         check_sendable(config, issue_for_digest(config, plan))  # before freezing: a refusal leaves nothing behind
         freeze_plan(config, plan)
         outcome = await _send_plan(config, plan, stop, reporter, on_edit)
-    came = run.time <= now.astimezone(run.time.tzinfo)
+    came = utc(run.time) <= utc(now)
     if outcome.status not in (RunDecision.STOPPED, RunDecision.LOCKED) and (came or outcome.status == RunDecision.SENT):
         await asyncio.to_thread(digests.record_run, engine, run.time, run.key, outcome.status)
     return outcome

@@ -18,6 +18,7 @@ from ..state import digests
 from ..state.engine import engine_for
 from ..state.statuses import DigestStatus, RunDecision
 from .cadence import Cadence, cadence_for
+from .clock import utc
 from .periods import digest_key, legacy_key, period_label
 
 
@@ -66,7 +67,7 @@ def run_for(config: Config, now: dt.datetime) -> Run | None:
     cadence = cadence_for(config)
     now = now.astimezone(config.schedule.timezone)
     latest = cadence.last_at_or_before(now)
-    if latest is not None and now - latest <= config.schedule.catch_up:
+    if latest is not None and utc(now) - utc(latest) <= config.schedule.catch_up:
         run = run_at(config, latest, due=True, cadence=cadence)
         if not settled(config, run):
             return run
@@ -79,7 +80,7 @@ def missed_run(config: Config, now: dt.datetime) -> Run | None:
     cadence = cadence_for(config)
     now = now.astimezone(config.schedule.timezone)
     latest = cadence.last_at_or_before(now)
-    if latest is None or now - latest <= config.schedule.catch_up:
+    if latest is None or utc(now) - utc(latest) <= config.schedule.catch_up:
         return None
     run = run_at(config, latest, cadence=cadence)
     if digests.run_decision(engine_for(config), run.time) == RunDecision.SENDING:

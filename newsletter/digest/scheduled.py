@@ -26,7 +26,7 @@ from ..state.digests import naive_utc
 from ..state.engine import engine_for
 from ..state.scheduled import record_scheduled, scheduled_decisions
 from ..state.statuses import RunDecision
-from .clock import format_both
+from .clock import format_both, utc
 from .outcome import Outcome, run_issue
 
 RESCAN = dt.timedelta(seconds=60)  # how soon a new or edited send_at is noticed by a running scheduler
@@ -62,9 +62,9 @@ def due_and_missed(
     started = campaigns.started_keys(engine_for(config))
     due, missed = [], []
     for item in undecided(config, articles):
-        if item.when > now:
+        if utc(item.when) > utc(now):
             continue
-        if now - item.when <= config.schedule.catch_up or item.slug in started:
+        if utc(now) - utc(item.when) <= config.schedule.catch_up or item.slug in started:
             due.append(item)
         else:
             missed.append(item)
@@ -95,7 +95,7 @@ async def send_scheduled(
 
 
 def record_missed(config: Config, item: Scheduled, now: dt.datetime) -> Outcome:
-    late = format_duration(now - item.when)
+    late = format_duration(utc(now) - utc(item.when))
     note = (
         f"missed its send_at ({format_both(item.when)}, {late} ago; catch_up is "
         f"{format_duration(config.schedule.catch_up)}): not sent; send it with `newsletter send {item.slug}`"
@@ -113,8 +113,9 @@ class SendAtTimes(BaseTrigger):
 
     def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
         articles, _broken = load_articles_skipping_broken(self.config.path("issues"))
-        later = [s.when for s in undecided(self.config, articles) if s.when > now]
-        return min([*later, now + RESCAN], key=lambda t: t.astimezone(dt.UTC))
+        after = max(utc(now), utc(previous_fire_time)) if previous_fire_time is not None else utc(now)
+        later = [utc(s.when) for s in undecided(self.config, articles) if utc(s.when) > after]
+        return min([*later, after + RESCAN])
 
     def __str__(self) -> str:
         return "send_at of scheduled articles"

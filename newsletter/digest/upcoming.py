@@ -16,6 +16,7 @@ from ..state import digests
 from ..state.engine import engine_for
 from ..state.statuses import RunDecision
 from .cadence import cadence_for
+from .clock import utc
 from .each import waiting_articles
 from .plan import readable_articles, select_articles
 from .runs import Run, run_at, run_for
@@ -55,7 +56,8 @@ def _runs(config: Config, now: dt.datetime, count: int) -> list[Run]:
     if first is None:
         return []
     cadence = cadence_for(config)
-    return [first, *(run_at(config, t, cadence=cadence) for t in cadence.runs(max(first.time, now), count - 1))]
+    following = cadence.runs(max(first.time, now, key=utc), count - 1)
+    return [first, *(run_at(config, t, cadence=cadence) for t in following)]
 
 
 def _digests(config: Config, now: dt.datetime, runs: list[Run], articles: list[Article]) -> list[Upcoming]:
@@ -66,7 +68,7 @@ def _digests(config: Config, now: dt.datetime, runs: list[Run], articles: list[A
     since = previous.replace(tzinfo=dt.UTC).astimezone(tz) if previous else now - config.schedule.lookback
     out = []
     for run in runs:
-        until = max(run.time, now)
+        until = max(run.time, now, key=utc)
         if digests.record_for(engine, run.key) is not None:
             out.append(Upcoming(run.time, "digest", run.key, "already sent (ahead of its run)", run.due))
             continue
@@ -92,7 +94,7 @@ def _each(config: Config, now: dt.datetime, runs: list[Run], articles: list[Arti
         if frozen is not None and frozen[1] == RunDecision.SENDING:
             out.append(Upcoming(run.time, "article", frozen[0], "being sent (interrupted; resumes)", run.due))
             continue
-        wall = max(run.time, now).replace(tzinfo=None)
+        wall = max(run.time, now, key=utc).replace(tzinfo=None)
         ready = next((a for a in queue if a.is_published(wall)), None)
         if ready is None:
             out.append(Upcoming(run.time, "article", "", "none waiting yet: skipped", run.due))
@@ -112,8 +114,8 @@ def upcoming(config: Config, now: dt.datetime, count: int) -> tuple[list[Upcomin
         _each(config, now, runs, articles) if config.schedule.mode == "each" else _digests(config, now, runs, articles)
     )
     for item in undecided(config, articles):
-        due = item.when <= now
-        if not due or now - item.when <= config.schedule.catch_up:
+        due = utc(item.when) <= utc(now)
+        if not due or utc(now) - utc(item.when) <= config.schedule.catch_up:
             planned.append(Upcoming(item.when, "scheduled", item.slug, f"{_title(item.article)} (its send_at)", due))
-    planned.sort(key=lambda u: (u.when.astimezone(dt.UTC), u.kind != "scheduled"))
+    planned.sort(key=lambda u: (utc(u.when), u.kind != "scheduled"))
     return planned[:count], broken
