@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from newsletter.send.campaign import run_campaign
 from newsletter.state.campaigns import campaigns_for
 from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
+from newsletter.web.preview_render import Previewer
 
-from .helpers import SUBSCRIBERS, Cli, article, at, run_async
+from .helpers import SUBSCRIBERS, Cli, article, at, run_async, write_article
 from .smtpd import SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -218,3 +220,58 @@ def test_digest_command_shows_the_next_digest(letter: Path, cli: Cli) -> None:
     assert "nothing new" in early.output
     bad = cli("digest", "--since", "last week")
     assert bad.exit_code == 2 and bad.output.startswith("newsletter: error: --since:")
+
+
+def test_entries_link_to_their_web_page_and_the_text_part_numbers_only_its_links(
+    letter: Path, smtp_server: SmtpServer
+) -> None:
+    write_article(
+        letter,
+        "2026-11-20-cut.md",
+        "---\ntitle: Cut\ndate: 2026-11-20\nsummary: Sum.\n---\n\nTeaser with [a link](https://example.org/teaser)."
+        "\n\n<!-- more -->\n\nThe [rest](https://example.org/rest).\n",
+    )
+    write_article(
+        letter,
+        "2026-11-21-own.md",
+        "---\ntitle: Own excerpt\ndate: 2026-11-21\nexcerpt: The *front matter* excerpt, see [docs](https://example.org/docs)."
+        "\n---\n\nA [body link](https://example.org/body).\n",
+    )
+    article(letter, "2026-11-22-plain", "2026-11-22")
+    slugs = ["2026-11-20-cut", "2026-11-21-own", "2026-11-22-plain"]
+    for content, linked in (
+        ("summary", ["https://example.org/teaser", "https://example.org/docs"]),
+        ("full", ["https://example.org/teaser", "https://example.org/rest", "https://example.org/body"]),
+    ):
+        issue = next_digest(config_for(letter, content=content), at("2026-11-23T09:00"))
+        assert issue is not None
+        rendered = render_issue(issue, config_for(letter, content=content))
+        for slug in slugs:  # the title, and in summaries "Read more", link to the article's web page
+            assert rendered.html.count(f'href="{BASE}/archive/{slug}"') == (2 if content == "summary" else 1)
+        body, _, footer = rendered.text.partition("\nLinks:\n")
+        listed = re.findall(r"^\[(\d+)\] (\S+)$", footer, re.M)
+        assert [url for _, url in listed] == linked  # only links the text part shows, in the order it shows them
+        assert [int(n) for n in re.findall(r"\[(\d+)\]", body)] == list(range(1, len(linked) + 1))
+        if content == "summary":
+            assert "Teaser with a link [1]" in body and "rest" not in rendered.html + body
+            assert "front matter" in rendered.html and "body link" not in rendered.html
+            assert "About 2026-11-22-plain." in body and f"Read more: {BASE}/archive/2026-11-20-cut" in body
+
+
+def test_without_base_url_a_digest_is_refused_for_the_list_and_the_preview_says_why(
+    letter: Path, cli: Cli, smtp_server: SmtpServer
+) -> None:
+    article(letter, "2026-11-20-a", "2026-11-20")
+    cli.env.update({**smtp_server.env(), "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv"})
+    cli.env["NEWSLETTER_SCHEDULE_TIMEZONE"] = "Europe/Berlin"
+    refused = cli("send", "--digest", "--yes", "--now", "2026-11-23T09:00")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert refused.stderr.startswith("newsletter: error: digest entries have nothing to link to; set base_url")
+    assert smtp_server.handler.received == []
+    config = load_config(letter / "newsletter.toml", env=cli.env)
+    assert record_for(engine_for(config), "digest-2026-11-23") is None  # nothing frozen: the run is still owed
+    preview = Previewer(config).digest(at("2026-11-23T09:00"))
+    assert preview is not None and any(w.startswith("digest entries have nothing to link to") for w in preview.warnings)
+    cli.env.update(LINKS)
+    sent = cli("send", "--digest", "--yes", "--now", "2026-11-23T09:30")
+    assert "sent digest 2026-11-23 to 3 subscribers (1 article)" in sent.output

@@ -178,6 +178,9 @@ def test_durations() -> None:
         ("TIMEZONE", "Europe/Atlantis", "[schedule] timezone: 'Europe/Atlantis' is not a known IANA time zone"),
         ("CATCH_UP", "soon", "[schedule] catch_up: 'soon' is not a duration"),
         ("LOOKBACK", "a week", "[schedule] lookback: 'a week' is not a duration"),
+        ("MODE", "weekly", "[schedule] mode: 'weekly' is not one of 'digest', 'each'"),
+        ("EVERY", "fortnight", "[schedule] every: 'fortnight' is not a duration"),
+        ("START", "next week", "[schedule] start: 'next week' is not a date; write it as YYYY-MM-DD"),
     ],
 )
 def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: str, message: str) -> None:
@@ -200,6 +203,16 @@ def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: st
         expected = f"newsletter: error: environment variable NEWSLETTER_SCHEDULE_{key}: "
         assert result.output.startswith(expected) and message.split(": ", 1)[-1] in result.output
         assert result.output.count("\n") == 1
+
+
+def test_cross_field_schedule_errors_are_one_line(cli: Cli) -> None:
+    for key, value, message in (
+        ("EVERY", "30s", "[schedule] every: must be 0 (every cron run) or at least 1m"),
+        ("SUBJECT", "{{ period_lable }}", "[schedule] subject: 'period_lable' is undefined; the template may use"),
+    ):
+        cli.env = {f"NEWSLETTER_SCHEDULE_{key}": value}
+        result = cli("schedule", "--next", "1")
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
 
 
 def test_next_lists_each_run_in_local_and_utc_time_with_what_it_holds(cli: Cli) -> None:
