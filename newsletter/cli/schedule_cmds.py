@@ -103,8 +103,9 @@ def _logging(clock: Clock) -> logging.Handler:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    # APScheduler's own chatter ("Added job", "Running job") says nothing our lines do not.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler's own chatter ("Added job", "Running job", a fire skipped while the previous one
+    # still sends) says nothing our lines do not: what is owed is decided from the state database.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     return handler
 
 

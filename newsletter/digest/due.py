@@ -122,9 +122,8 @@ class Work:
                 f"missed run too old: skipped (the run at {format_both(missed.time)} is {ago} late; "
                 f"catch_up is {allowed})"
             )
-            await asyncio.to_thread(
-                digests.record_run, engine_for(self.config), missed.time, missed.key, RunDecision.TOO_OLD
-            )
+            key = missed.key if self.config.schedule.mode == "digest" else ""
+            await asyncio.to_thread(digests.record_run, engine_for(self.config), missed.time, key, RunDecision.TOO_OLD)
             self._add(Outcome(RunDecision.TOO_OLD, missed.key, note=note))
             return
         latest = cadence_for(self.config).last_at_or_before(now)

@@ -13,12 +13,14 @@ import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from apscheduler.triggers.base import BaseTrigger
 
 from ..config import Config, format_duration
-from ..content.articles import Article, load_articles_skipping_broken
+from ..content.articles import Article, article_paths, load_article
 from ..content.issue import issue_for
+from ..errors import ContentError
 from ..send.plan import EditChoice
 from ..send.progress import Reporter
 from ..state import campaigns
@@ -106,15 +108,40 @@ def record_missed(config: Config, item: Scheduled, now: dt.datetime) -> Outcome:
 
 class SendAtTimes(BaseTrigger):
     """APScheduler trigger: the next send_at of an undecided article, and at least every RESCAN, so an
-    article written or rescheduled while the scheduler runs is sent on time."""
+    article written or rescheduled while the scheduler runs is sent on time.
+
+    It runs in the scheduler's event loop, so files are parsed again only when they changed, and a
+    failure (a missing folder, the database away) means "look again in a minute", never a stop.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._seen: dict[Path, tuple[tuple[int, int], Article | None]] = {}
+
+    def _articles(self) -> list[Article]:
+        seen: dict[Path, tuple[tuple[int, int], Article | None]] = {}
+        for path in article_paths(self.config.path("issues")):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            known = self._seen.get(path)
+            if known is None or known[0] != stamp:
+                try:
+                    known = (stamp, load_article(path))
+                except ContentError:
+                    known = (stamp, None)
+            seen[path] = known
+        self._seen = seen
+        return [article for _stamp, article in seen.values() if article is not None]
 
     def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        articles, _broken = load_articles_skipping_broken(self.config.path("issues"))
         after = max(utc(now), utc(previous_fire_time)) if previous_fire_time is not None else utc(now)
-        later = [utc(s.when) for s in undecided(self.config, articles) if utc(s.when) > after]
+        try:
+            later = [utc(s.when) for s in undecided(self.config, self._articles()) if utc(s.when) > after]
+        except Exception:  # the send-at job, a minute on, meets the same failure and logs it
+            later = []
         return min([*later, after + RESCAN])
 
     def __str__(self) -> str:

@@ -52,6 +52,7 @@ class Scheduler:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     decisions: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # this process's two jobs take turns
     cadence: Cadence = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +82,7 @@ class Scheduler:
 
     async def _locked(self, body: Callable[[Work], Awaitable[None]]) -> None:
         work = self._work()
-        async with schedule_lock(self.config, self.stop) as held:
+        async with self._turn, schedule_lock(self.config, self.stop) as held:
             if held:
                 await body(work)
         self._counted(work)
