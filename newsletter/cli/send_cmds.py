@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import sys
 
 import click
@@ -14,26 +13,17 @@ import click
 from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
-from ..digest.cadence import cadence_for
-from ..digest.clock import format_both, utc
-from ..digest.due import Work, owed, send_due
-from ..digest.outcome import Outcome
-from ..digest.plan import DigestPlan, issue_for_digest, next_digest_plan
-from ..digest.runner import send_digest
-from ..digest.runs import run_for
-from ..digest.upcoming import upcoming
 from ..errors import CampaignStopped, NewsletterError
-from ..send.campaign import run_campaign, stop_on_signals
+from ..send.campaign import run_campaign
 from ..send.plan import EditChoice, Plan, plan_campaign
 from ..send.progress import reporter_for
 from ..send.recording import current_counts
 from ..send.result import CampaignResult
 from ..state import campaigns, deliveries
 from ..state.campaigns import lock_name
-from ..state.digests import record_for
 from ..state.lock import Lock
-from ..state.statuses import CampaignStatus, DeliveryStatus, RunDecision
-from . import State, app, engine, pass_state, run, warn, warn_about_setup
+from ..state.statuses import CampaignStatus, DeliveryStatus
+from . import State, app, engine, pass_state, run, warn_about_setup
 from .schedule_cmds import NOW_HELP, make_clock
 
 INTERRUPTED_EXIT = 130
@@ -133,123 +123,6 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
     )
 
 
-def _ask_or_note(config: Config, issue: Issue, *, yes: bool, spec: str) -> EditChoice:
-    return confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec=spec)
-
-
-def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now: dt.datetime) -> None:
-    """`send --digest`: the digest `newsletter digest` shows (the run `now` belongs to), through send_digest.
-
-    With --if-due (cron) only while that run is owed: its time came within catch_up and it was not
-    settled. Without, an interrupted digest is finished first, and a digest sent before its run time
-    stands for that run (the run then sends nothing more).
-    """
-    if config.schedule.mode != "digest":
-        raise NewsletterError(
-            '--digest: [schedule] mode is "each" (every run sends one article); use `newsletter send --due`'
-        )
-    this_run = run_for(config, now)
-    if if_due and (this_run is None or not this_run.due):
-        nxt = cadence_for(config).next_after(now)
-        click.echo(f"no digest due (next run: {format_both(nxt) if nxt else 'never'})")
-        return
-    plan = next_digest_plan(config, now)
-    if plan is not None:
-        for problem in plan.skipped:
-            warn(problem)
-    if plan is None and not if_due:
-        key = this_run.key if this_run is not None else "this run's digest"
-        if this_run is not None and record_for(engine(config), this_run.key) is not None:
-            click.echo(f"no digest to send: {key} was already sent")
-        else:
-            click.echo(f"no digest to send: nothing new for {key} (skip_if_empty)")
-        return
-    on_edit: EditChoice = "remaining"
-    if plan is not None:
-        issue = issue_for_digest(config, plan)
-        count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
-        when = "interrupted earlier: resuming it" if plan.pending else _run_words(plan, now)
-        click.echo(f"digest {plan.key}: {count} ({when})")
-        if dry_run:
-            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
-            return
-        on_edit = _ask_or_note(config, issue, yes=yes, spec="--digest")
-    elif dry_run:
-        return
-
-    async def go() -> Outcome:
-        stop = asyncio.Event()
-        with stop_on_signals(stop):
-            return await send_digest(
-                config,
-                now,
-                run=this_run,
-                stop=stop,
-                reporter=reporter_for(sys.stderr),
-                on_edit=on_edit,
-                say=lambda line: click.echo(line, err=True),
-            )
-
-    outcome = run(go())
-    click.echo(outcome.message)
-    if outcome.status == RunDecision.STOPPED:
-        click.echo("run `newsletter send --digest` again to resume", err=True)
-        sys.exit(INTERRUPTED_EXIT)
-    if outcome.status == RunDecision.LOCKED:
-        sys.exit(1)
-
-
-def _run_words(plan: DigestPlan, now: dt.datetime) -> str:
-    if plan.run is None:
-        return "sent by hand"
-    if utc(plan.run.time) <= utc(now):
-        return f"the run at {format_both(plan.run.time)}"
-    return f"the run at {format_both(plan.run.time)}: sending it now, ahead of that run, which then sends nothing more"
-
-
-def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) -> None:
-    """`send --due`: everything the schedule owes now (digest.due.send_due), for cron."""
-    owed_now = owed(config, now)
-    if not owed_now:
-        nxt = upcoming(config, now, 1)[0]
-        when = f"{nxt[0].what} at {format_both(nxt[0].when)}" if nxt else "nothing scheduled"
-        click.echo(f"nothing due now (next: {when})")
-    for description, issue in owed_now:
-        click.echo(f"due: {description}")
-        if dry_run and issue is not None:
-            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--due")
-    if dry_run:
-        return
-    sending = [issue for _description, issue in owed_now if issue is not None]
-    if sending and not yes:
-        click.confirm(f"Send {'these' if len(sending) > 1 else 'it'} now?", abort=True)
-
-    async def go() -> Work:
-        stop = asyncio.Event()
-        with stop_on_signals(stop):
-            return await send_due(config, now, stop=stop, reporter=reporter_for(sys.stderr), say=click.echo)
-
-    work = run(go())
-    if any(o.status == RunDecision.STOPPED for o in work.outcomes):
-        click.echo("run `newsletter send --due` again to resume", err=True)
-        sys.exit(INTERRUPTED_EXIT)
-    if work.errors or any(o.status == RunDecision.LOCKED for o in work.outcomes):
-        sys.exit(1)
-
-
-def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now: dt.datetime) -> None:
-    """An article scheduled for later: ask (refuse with --yes) unless --ignore-send-at."""
-    when = issue.article.send_time(config.schedule.timezone)
-    if ignore or when is None or utc(when) <= utc(now):
-        return
-    scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
-    if yes:
-        raise NewsletterError(
-            f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at"
-        )
-    click.confirm(f"{scheduled}; send it now anyway?", abort=True)
-
-
 @app.command()
 @click.argument("issue", required=False)
 @click.option("--digest", "as_digest", is_flag=True, help="Send the next digest (the one `newsletter digest` shows).")
@@ -278,6 +151,8 @@ def send(
     ISSUE is a path, a slug or `latest`; or --digest for the next digest; or --due for whatever the
     schedule owes now.
     """
+    from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
+
     config = state.config
     warn_about_setup(config)
     now = make_clock(config, now_text).now()
@@ -296,7 +171,6 @@ def send(
     chosen = choose_issue(config, issue)
     if not dry_run:
         check_send_at(config, chosen, yes=yes, ignore=ignore_send_at, now=now)
-    chosen = choose_issue(config, issue)
     on_edit: EditChoice = "remaining"
     if not dry_run:
         plan = plan_campaign(config, chosen, resend=resend, count=not yes)

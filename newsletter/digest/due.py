@@ -27,7 +27,7 @@ from .cadence import cadence_for
 from .clock import format_both, utc
 from .each import each_run, resume_each, waiting_articles
 from .outcome import Outcome, schedule_lock
-from .plan import issue_for_digest, next_digest_plan, plan_from_record, readable_articles
+from .plan import issue_for_digest, plan_digest, plan_from_record, readable_articles
 from .runner import digest_run, resume_pending
 from .runs import Run, missed_run, run_at, run_for
 from .scheduled import due_and_missed, record_missed, send_scheduled
@@ -126,8 +126,8 @@ class Work:
             await asyncio.to_thread(digests.record_run, engine_for(self.config), missed.time, key, RunDecision.TOO_OLD)
             self._add(Outcome(RunDecision.TOO_OLD, missed.key, note=note))
             return
-        latest = cadence_for(self.config).last_at_or_before(now)
-        if tick and latest is not None:
+        latest = cadence_for(self.config).last_at_or_before(now) if tick else None
+        if latest is not None:  # settled already: the run says by whom (already sent, nothing new)
             await self.run(now, run_at(self.config, latest))
 
 
@@ -178,9 +178,9 @@ def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue | None]]:
                 found.append((f"article {waiting[0].slug} ({when})", issue_for(waiting[0])))
             else:
                 found.append((f"{when}: no article waiting to be sent: skipped", None))
-    elif not pending:
-        plan = next_digest_plan(config, now)
-        if plan is not None:
+    elif digests.record_for(engine, run.key) is None:
+        plan = plan_digest(config, now, run)
+        if plan.articles or not config.schedule.skip_if_empty:
             count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
             found.append((f"digest {plan.key} ({count}, {when})", issue_for_digest(config, plan)))
         else:
