@@ -17,6 +17,7 @@ import click
 
 from ..config import Config
 from ..digest.clock import Clock, format_both
+from ..digest.outcome import count_articles
 from ..digest.plan import issue_for_digest, plan_digest
 from ..digest.runs import run_for
 from ..digest.scheduler import Scheduler
@@ -43,10 +44,6 @@ def make_clock(config: Config, now: str | None, now_at: float | None = None) -> 
     if now is None:
         return Clock(tz)
     return Clock.pretending(tz, parse_moment(now, "--now", tz), now_at)
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 @app.command()
@@ -82,7 +79,7 @@ def digest(state: State, since: str | None, now_text: str | None) -> None:
     click.echo(f"subject: {issue_for_digest(config, plan).subject}")
     for article in plan.articles:
         click.echo(f"  {article.date:%Y-%m-%d}  {article.title}  ({article.slug})")
-    click.echo(_plural(len(plan.articles), "article"))
+    click.echo(count_articles(len(plan.articles)))
 
 
 class _ClockFormatter(logging.Formatter):

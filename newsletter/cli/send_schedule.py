@@ -17,7 +17,7 @@ from ..content.issue import Issue
 from ..digest.cadence import cadence_for
 from ..digest.clock import format_both, utc
 from ..digest.due import Work, owed, send_due
-from ..digest.outcome import Outcome
+from ..digest.outcome import Outcome, count_articles
 from ..digest.plan import DigestPlan, issue_for_digest, next_digest_plan
 from ..digest.runner import send_digest
 from ..digest.runs import run_for
@@ -59,7 +59,7 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
     on_edit: EditChoice = "remaining"
     if plan is not None:
         issue = issue_for_digest(config, plan)
-        count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
+        count = count_articles(len(plan.articles))
         when = "interrupted earlier: resuming it" if plan.pending else _run_words(plan, now, dry_run=dry_run)
         click.echo(f"digest {plan.key}: {count} ({when})")
         if dry_run:

@@ -26,7 +26,7 @@ from ..state.statuses import RunDecision
 from .cadence import cadence_for
 from .clock import format_both, utc
 from .each import each_run, resume_each, waiting_articles
-from .outcome import Outcome, schedule_lock
+from .outcome import Outcome, count_articles, schedule_lock
 from .plan import issue_for_digest, plan_digest, plan_from_record, readable_articles
 from .runner import digest_run, resume_pending
 from .runs import Run, missed_run, run_at, run_for
@@ -181,7 +181,7 @@ def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue | None]]:
     elif digests.record_for(engine, run.key) is None:
         plan = plan_digest(config, now, run)
         if plan.articles or not config.schedule.skip_if_empty:
-            count = f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}"
+            count = count_articles(len(plan.articles))
             found.append((f"digest {plan.key} ({count}, {when})", issue_for_digest(config, plan)))
         else:
             found.append((f"digest {run.key} ({when}): nothing new: skipped (skip_if_empty)", None))

@@ -21,6 +21,7 @@ from ..send.progress import Reporter
 from ..state import campaigns, digests
 from ..state.engine import engine_for
 from ..state.statuses import RunDecision
+from .clock import stored
 from .outcome import Outcome, run_issue
 from .plan import readable_articles
 from .runs import Run
@@ -72,7 +73,7 @@ async def resume_each(
         if stop is not None and stop.is_set():
             break
         say(f"resuming article {slug} (interrupted earlier)")
-        outcome = await _send_article(config, run_time.replace(tzinfo=UTC), slug, stop, reporter, on_edit)
+        outcome = await _send_article(config, stored(run_time, UTC), slug, stop, reporter, on_edit)
         say(outcome.message)
         outcomes.append(outcome)
     return outcomes
@@ -97,7 +98,7 @@ async def each_run(
         key, decision = decided
         if decision == RunDecision.SENDING:
             return await _send_article(config, run.time, key, stop, reporter, on_edit)
-        return Outcome(RunDecision.EMPTY if decision == RunDecision.EMPTY else RunDecision.ALREADY_SENT, key, "article")
+        return Outcome.settled(decision, key, "article")
     articles, skipped = readable_articles(config)
     for problem in skipped:
         say(f"warning: {problem}")

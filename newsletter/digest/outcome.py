@@ -32,6 +32,10 @@ log = logging.getLogger("newsletter.schedule")
 Kind = Literal["digest", "article", "scheduled"]
 
 
+def count_articles(count: int) -> str:
+    return f"{count} article{'' if count == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One decision: a digest, a run's article or a scheduled article; `key` is its campaign key."""
@@ -42,6 +46,11 @@ class Outcome:
     recipients: int = 0
     articles: int = 0
     note: str = ""  # why, for the decisions that need one (too old)
+
+    @classmethod
+    def settled(cls, decision: RunDecision | None, key: str, kind: Kind) -> Outcome:
+        """A run settled before: "nothing new" when that was the decision, else "already sent"."""
+        return cls(RunDecision.EMPTY if decision == RunDecision.EMPTY else RunDecision.ALREADY_SENT, key, kind)
 
     @property
     def message(self) -> str:
@@ -63,8 +72,7 @@ class Outcome:
     def _digest(self) -> str:
         period = self.key.removeprefix("digest-")
         if self.status == RunDecision.SENT:
-            articles = f"{self.articles} article{'' if self.articles == 1 else 's'}"
-            return f"sent digest {period} to {self.recipients} subscribers ({articles})"
+            return f"sent digest {period} to {self.recipients} subscribers ({count_articles(self.articles)})"
         if self.status == RunDecision.EMPTY:
             return "nothing new: skipped"
         if self.status == RunDecision.ALREADY_SENT:

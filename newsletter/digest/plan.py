@@ -21,15 +21,11 @@ from ..errors import ContentError
 from ..state import digests
 from ..state.digests import DigestRecord
 from ..state.engine import engine_for
+from .clock import stored
 from .periods import legacy_week
 from .runs import Run, run_at, run_for
 
-UTC = dt.UTC
 log = logging.getLogger("newsletter.schedule")
-
-
-def _aware(naive_utc: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    return naive_utc.replace(tzinfo=UTC).astimezone(tz)
 
 
 @dataclass(frozen=True)
@@ -53,6 +49,12 @@ def readable_articles(config: Config) -> tuple[list[Article], tuple[str, ...]]:
     """The issues folder's articles, and a one-line warning for each file left out because it is broken."""
     articles, problems = load_articles_skipping_broken(config.path("issues"))
     return articles, tuple(f"{problem} (left out of what the schedule sends)" for problem in problems)
+
+
+def window_start(config: Config, now: dt.datetime) -> dt.datetime:
+    """Where the next digest's window starts: where the previous one's ended, or `lookback` before now."""
+    previous = digests.last_until(engine_for(config))
+    return stored(previous, config.schedule.timezone) if previous else now - config.schedule.lookback
 
 
 def _local_naive(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -90,8 +92,7 @@ def plan_digest(
     now = now.astimezone(tz)
     run = run or run_for(config, now) or run_at(config, now)
     if since is None:
-        previous = digests.last_until(engine)
-        since = _aware(previous, tz) if previous else now - config.schedule.lookback
+        since = window_start(config, now)
     elif since.tzinfo is None:
         since = since.replace(tzinfo=tz)
     articles, skipped = readable_articles(config)
@@ -109,11 +110,11 @@ def plan_from_record(config: Config, record: DigestRecord) -> DigestPlan:
             articles.append(load_article(folder / f"{slug}.md"))
         except ContentError:
             log.warning("digest %s: article %s is gone; sending the rest", record.key, slug)
-    run = run_at(config, _aware(record.run_time, tz)) if record.run_time is not None else None
+    run = run_at(config, stored(record.run_time, tz)) if record.run_time is not None else None
     return DigestPlan(
         key=record.key,
-        since=_aware(record.since, tz),
-        until=_aware(record.until, tz),
+        since=stored(record.since, tz),
+        until=stored(record.until, tz),
         articles=tuple(articles),
         run=run,
         pending=True,

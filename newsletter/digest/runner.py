@@ -19,7 +19,7 @@ from ..send.progress import Reporter
 from ..state import digests
 from ..state.engine import engine_for
 from ..state.statuses import RunDecision
-from .clock import utc
+from .clock import stored, utc
 from .outcome import Outcome, run_issue, schedule_lock
 from .plan import DigestPlan, issue_for_digest, plan_digest, plan_from_record
 from .runs import Run, run_at, run_for, settled
@@ -67,7 +67,7 @@ async def resume_pending(
         say(f"resuming digest {record.key.removeprefix('digest-')} (interrupted earlier)")
         outcome = await _send_plan(config, plan_from_record(config, record), stop, reporter, on_edit)
         if outcome.status == RunDecision.SENT and record.run_time is not None:  # that run is settled
-            run_time = record.run_time.replace(tzinfo=dt.UTC)
+            run_time = stored(record.run_time, dt.UTC)
             await asyncio.to_thread(digests.record_run, engine_for(config), run_time, record.key, RunDecision.SENT)
         say(outcome.message)
         outcomes.append(outcome)
@@ -95,8 +95,7 @@ async def digest_run(
     if stop is not None and stop.is_set():
         return Outcome(RunDecision.STOPPED, run.key)
     if settled(config, run):
-        decided = digests.run_decision(engine, run.time)
-        return Outcome(RunDecision.EMPTY if decided == RunDecision.EMPTY else RunDecision.ALREADY_SENT, run.key)
+        return Outcome.settled(digests.run_decision(engine, run.time), run.key, "digest")
     plan = plan_digest(config, now, run, since=since)
     for problem in plan.skipped:
         say(f"warning: {problem}")

@@ -18,7 +18,8 @@ from ..state.statuses import RunDecision
 from .cadence import cadence_for
 from .clock import utc
 from .each import waiting_articles
-from .plan import readable_articles, select_articles
+from .outcome import count_articles
+from .plan import readable_articles, select_articles, window_start
 from .runs import Run, run_at, run_for
 from .scheduled import undecided
 
@@ -64,8 +65,7 @@ def _digests(config: Config, now: dt.datetime, runs: list[Run], articles: list[A
     engine = engine_for(config)
     tz = config.schedule.timezone
     taken = digests.included_slugs(engine)
-    previous = digests.last_until(engine)
-    since = previous.replace(tzinfo=dt.UTC).astimezone(tz) if previous else now - config.schedule.lookback
+    since = window_start(config, now)
     out = []
     for run in runs:
         until = max(run.time, now, key=utc)
@@ -74,7 +74,7 @@ def _digests(config: Config, now: dt.datetime, runs: list[Run], articles: list[A
             continue
         chosen = select_articles(articles, since, until, taken, tz)
         if chosen:
-            holds = f"{len(chosen)} article{'s' if len(chosen) != 1 else ''}: {_titles(chosen)}"
+            holds = f"{count_articles(len(chosen))}: {_titles(chosen)}"
         elif config.schedule.skip_if_empty:
             holds = "no articles yet: skipped (skip_if_empty)"
         else:
