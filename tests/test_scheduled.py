@@ -1,7 +1,7 @@
 """Scheduled articles (`send_at`), `[schedule] mode = "each"` and `send --due`: each send once, on time.
 
-Through the real CLI (in-process, with `--now` pretending the time) against a real SQLite file and
-a real PostgreSQL, delivering to a real aiosmtpd server.
+Through the real CLI (in-process, with `--now` pretending the time) against a real SQLite file (and
+a real PostgreSQL where the state's new records are at stake), delivering to a real aiosmtpd server.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from newsletter.state.statuses import RunDecision
 from .helpers import SUBSCRIBERS, Cli, article, at, config_of, write_article
 from .smtpd import SmtpServer
 
-pytestmark = pytest.mark.usefixtures("database")
 LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 
 
@@ -81,6 +80,7 @@ def test_send_asks_before_an_article_goes_out_ahead_of_its_send_at(due_cli: Cli,
     assert len(smtp_server.handler.received) == 3
 
 
+@pytest.mark.usefixtures("database")  # the state this needs, on both databases
 def test_send_due_sends_a_scheduled_article_once_at_its_time(due_cli: Cli, smtp_server: SmtpServer) -> None:
     scheduled(due_cli.folder, "launch", "2026-12-01 08:00")
     article(due_cli.folder, "2026-12-03-plain", "2026-12-03")
@@ -100,6 +100,7 @@ def test_send_due_sends_a_scheduled_article_once_at_its_time(due_cli: Cli, smtp_
     assert "Plain" in text and "Launch" not in text
 
 
+@pytest.mark.usefixtures("database")  # the state this needs, on both databases
 def test_a_missed_send_at_is_recorded_once_and_left_for_a_hand_send(due_cli: Cli, smtp_server: SmtpServer) -> None:
     due_cli.env["NEWSLETTER_SCHEDULE_CATCH_UP"] = "2h"
     scheduled(due_cli.folder, "launch", "2026-12-01 08:00")
@@ -154,6 +155,7 @@ def test_each_mode_sends_the_oldest_waiting_article_at_every_run_then_skips(due_
     assert "use `newsletter send --due`" in due_cli("send", "--digest", "--now", "2026-12-15T09:00").stderr
 
 
+@pytest.mark.usefixtures("database")  # the state this needs, on both databases
 def test_each_mode_resumes_the_article_a_crashed_run_chose(due_cli: Cli, smtp_server: SmtpServer) -> None:
     due_cli.env.update({"NEWSLETTER_SCHEDULE_MODE": "each", "NEWSLETTER_SCHEDULE_CRON": "0 8 * * tue"})
     article(due_cli.folder, "2026-11-10-first", "2026-11-10", title="First")
