@@ -96,6 +96,8 @@ async def digest_run(
         return Outcome(RunDecision.STOPPED, run.key)
     if settled(config, run):
         return Outcome.settled(digests.run_decision(engine, run.time), run.key, "digest")
+    if digests.record_for(engine, run.key) is not None:  # frozen and not finished: only resume_pending sends it
+        return Outcome(RunDecision.STOPPED, run.key)
     plan = plan_digest(config, now, run, since=since)
     for problem in plan.skipped:
         say(f"warning: {problem}")
