@@ -24,19 +24,8 @@ from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 from newsletter.web.preview_render import Previewer
 
-from .helpers import DATA, WELCOME, Cli, article, at, run_async
+from .helpers import DATA, LINKS, WELCOME, Cli, article, at, run_async, schedule_config
 from .smtpd import SmtpServer
-
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
-
-
-def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) -> Config:
-    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin", **LINKS}
-    env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
-    if server is not None:
-        env.update(server.env())
-    return load_config(folder / "newsletter.toml", env=env)
-
 
 # --- each run its own key ------------------------------------------------------------------------
 
@@ -58,7 +47,7 @@ def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) 
 def test_each_run_of_every_cadence_has_its_own_digest_key(
     letter: Path, schedule: dict[str, str], keys: list[str], label: str
 ) -> None:
-    config = config_for(letter, **schedule)
+    config = schedule_config(letter, **schedule)
     times = cadence_for(config).runs(at("2026-11-29T12:00"), 3)
     runs = [run_at(config, t) for t in times]
     assert [r.key for r in runs] == [f"digest-{k}" for k in keys]
@@ -77,7 +66,7 @@ def test_start_may_be_a_toml_date_or_a_string(letter: Path) -> None:
 
 
 def test_every_keeps_the_first_run_of_each_window_through_a_dst_change(letter: Path) -> None:
-    config = config_for(letter, cron="30 2 * * sun", every="2w", start="2026-10-19")
+    config = schedule_config(letter, cron="30 2 * * sun", every="2w", start="2026-10-19")
     found = cadence_for(config).runs(at("2026-10-19T00:00"), 4)
     # 25 October 02:30 happens twice (clocks go back): once, at the first; then every other Sunday.
     assert [r.strftime("%Y-%m-%d %H:%M %Z") for r in found] == [
@@ -92,7 +81,7 @@ def test_every_keeps_the_first_run_of_each_window_through_a_dst_change(letter: P
 
 
 def test_a_moment_belongs_to_the_owed_run_else_the_next(letter: Path) -> None:
-    config = config_for(letter, catch_up="2h")
+    config = schedule_config(letter, catch_up="2h")
 
     def key(now: str) -> tuple[str, bool]:
         run = run_for(config, at(now))
@@ -126,7 +115,7 @@ def test_every_command_names_the_same_digest_around_a_year_boundary(
     article(letter, "2026-12-31-new-year", "2026-12-31 16:00")
     cli.env.update({**LINKS, **smtp_server.env(), "NEWSLETTER_SCHEDULE_CRON": cron})
     cli.env.update({"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin"})
-    config = config_for(letter, smtp_server, cron=cron)
+    config = schedule_config(letter, smtp_server, cron=cron)
     seen = []
     days = range(8) if cron == "0 9 * * mon" else range(2, 6)  # daily: the turn of the year is enough
     for day in days:
@@ -187,7 +176,7 @@ def test_one_digest_per_run_no_gaps_no_repeats(
 ) -> None:
     for i, date in enumerate(articles):
         article(letter, f"{date[:10]}-a{i}", date)
-    config = config_for(letter, smtp_server, cron=cron, lookback="3d")
+    config = schedule_config(letter, smtp_server, cron=cron, lookback="3d")
     for run in runs:
         _due(config, f"{run}T09:05")
         assert _due(config, f"{run}T09:06") == []  # asked again: nothing more
@@ -208,7 +197,7 @@ def test_one_digest_per_run_no_gaps_no_repeats(
 
 
 def test_fortnightly_sends_every_other_week_only(letter: Path, smtp_server: SmtpServer) -> None:
-    config = config_for(letter, smtp_server, every="2w", start="2026-11-30")
+    config = schedule_config(letter, smtp_server, every="2w", start="2026-11-30")
     for week in range(4):
         monday = dt.date(2026, 11, 30) + dt.timedelta(weeks=week)
         article(letter, f"{monday - dt.timedelta(days=2)}-w{week}", str(monday - dt.timedelta(days=2)))
@@ -244,7 +233,7 @@ def test_a_week_sent_under_its_iso_week_key_never_goes_out_again(cli: Cli, folde
         assert "digest-2026-11-23" not in result.output and "sent" not in result.output
     shown = cli("digest", "--now", "2026-11-24T13:00").output
     assert "next digest: digest-2026-11-30, at Mon 2026-11-30 09:00 CET" in shown and "2026-11-24-after" in shown
-    config = config_for(folder, smtp_server, catch_up="2d")
+    config = schedule_config(folder, smtp_server, catch_up="2d")
     run = run_for(config, at("2026-11-16T10:00"))  # 0.1's decision settles that run too
     assert run is not None and run.key == "digest-2026-11-23" and not run.due
     # By hand, the next digest goes out ahead of next Monday's run (with the new article), and stands for it.

@@ -25,22 +25,11 @@ from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 from newsletter.web.preview_render import Previewer
 
-from .helpers import SUBSCRIBERS, Cli, article, at, run_async, write_article
+from .helpers import LINKS, SUBSCRIBERS, Cli, article, at, run_async, schedule_config, write_article
 from .smtpd import SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
-
-
-BASE = "https://news.example.org"
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": BASE, "NEWSLETTER_SECRET_KEY": "k" * 40}  # a digest links to the archive
-
-
-def config_for(folder: Path, server: SmtpServer | None = None, **schedule: str) -> Config:
-    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin", **LINKS}
-    env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
-    if server is not None:
-        env.update(server.env())
-    return load_config(folder / "newsletter.toml", env=env)
+BASE = LINKS["NEWSLETTER_NEWSLETTER_BASE_URL"]
 
 
 def send(config: Config, now: dt.datetime, **kwargs: Any) -> Outcome:
@@ -53,7 +42,7 @@ def test_window_takes_published_articles_once_in_date_order(letter: Path, smtp_s
     article(letter, "2026-11-18-first", "2026-11-18")
     article(letter, "2026-11-21-draft", "2026-11-21", draft=True)
     article(letter, "2026-11-25-future", "2026-11-25")  # dated after the run
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
 
     plan = plan_digest(config, at("2026-11-23T09:00"))
     assert plan.key == "digest-2026-11-23"
@@ -78,7 +67,7 @@ def test_window_takes_published_articles_once_in_date_order(letter: Path, smtp_s
 
 def test_articles_already_in_a_digest_are_never_offered_again(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     assert send(config, at("2026-11-23T09:00")).status == "sent"
     # Even a window reaching back over it (`newsletter digest --since`) leaves it out.
     plan = plan_digest(config, at("2026-11-30T09:00"), since=at("2026-11-01T00:00"))
@@ -86,7 +75,7 @@ def test_articles_already_in_a_digest_are_never_offered_again(letter: Path, smtp
 
 
 def test_skip_if_empty_sends_nothing_and_keeps_the_window(letter: Path, smtp_server: SmtpServer) -> None:
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     outcome = send(config, at("2026-11-23T09:00"))
     assert (outcome.status, outcome.message) == ("empty", "nothing new: skipped")
     assert smtp_server.handler.received == []
@@ -98,7 +87,7 @@ def test_skip_if_empty_sends_nothing_and_keeps_the_window(letter: Path, smtp_ser
 
 
 def test_skip_if_empty_off_sends_an_empty_digest(letter: Path, smtp_server: SmtpServer) -> None:
-    config = config_for(letter, smtp_server, skip_if_empty="false")
+    config = schedule_config(letter, smtp_server, skip_if_empty="false")
     outcome = send(config, at("2026-11-23T09:00"))
     assert (outcome.status, outcome.articles) == ("sent", 0)
     assert len(smtp_server.handler.received) == 3
@@ -107,7 +96,7 @@ def test_skip_if_empty_off_sends_an_empty_digest(letter: Path, smtp_server: Smtp
 
 def test_the_same_run_never_goes_out_twice(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     assert send(config, at("2026-11-23T09:00")).status == "sent"
     article(letter, "2026-11-24-b", "2026-11-24")
     monday = run_at(config, at("2026-11-23T09:00"))
@@ -126,7 +115,7 @@ def test_the_same_run_never_goes_out_twice(letter: Path, smtp_server: SmtpServer
 def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_server: SmtpServer) -> None:
     """Killed after the articles were chosen, before the campaign: the next run sends exactly those."""
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     engine = engine_for(config)
     assert freeze_plan(config, plan_digest(config, at("2026-11-23T09:00")))  # ...and the process dies here
     article(letter, "2026-11-24-b", "2026-11-24")  # published while it was down
@@ -143,7 +132,7 @@ def test_crash_after_freezing_resumes_with_the_same_articles(letter: Path, smtp_
 
 def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     engine = engine_for(config)
     plan = plan_digest(config, at("2026-11-23T09:00"))
     freeze_plan(config, plan)
@@ -157,7 +146,7 @@ def test_crash_after_the_campaign_before_recording_sends_nothing_again(letter: P
 
 def test_interrupted_send_stays_pending_and_resumes(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server)
+    config = schedule_config(letter, smtp_server)
     stop = asyncio.Event()
     stop.set()  # SIGTERM arrived before the first message
     outcome = send(config, at("2026-11-23T09:00"), stop=stop)
@@ -172,7 +161,7 @@ def test_interrupted_send_stays_pending_and_resumes(letter: Path, smtp_server: S
 def test_digest_issue_renders_summaries_or_full_text(letter: Path) -> None:
     article(letter, "2026-11-20-a", "2026-11-20", title="Alpha")
     for content, present, absent in (("summary", "About 2026-11-20-a.", "The body of"), ("full", "The body of", "")):
-        config = config_for(letter, content=content, subject="{{ newsletter.name }} #{{ week }} ({{ year }})")
+        config = schedule_config(letter, content=content, subject="{{ newsletter.name }} #{{ week }} ({{ year }})")
         issue = next_digest(config, at("2026-11-23T09:00"))
         assert issue is not None
         assert (issue.kind, issue.key, issue.subject) == ("digest", "digest-2026-11-23", "Privacy Notes #48 (2026)")
@@ -192,7 +181,7 @@ def test_subject_template_errors_name_the_key(letter: Path, cli: Cli) -> None:
 
 def test_due_run_for_cron(letter: Path, smtp_server: SmtpServer) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
-    config = config_for(letter, smtp_server, catch_up="2h")
+    config = schedule_config(letter, smtp_server, catch_up="2h")
 
     def due(now: str) -> dt.datetime | None:
         run = due_run(config, at(now))
@@ -243,9 +232,9 @@ def test_entries_link_to_their_web_page_and_the_text_part_numbers_only_its_links
         ("summary", ["https://example.org/teaser", "https://example.org/docs"]),
         ("full", ["https://example.org/teaser", "https://example.org/rest", "https://example.org/body"]),
     ):
-        issue = next_digest(config_for(letter, content=content), at("2026-11-23T09:00"))
+        issue = next_digest(schedule_config(letter, content=content), at("2026-11-23T09:00"))
         assert issue is not None
-        rendered = render_issue(issue, config_for(letter, content=content))
+        rendered = render_issue(issue, schedule_config(letter, content=content))
         for slug in slugs:  # the title, and in summaries "Read more", link to the article's web page
             assert rendered.html.count(f'href="{BASE}/archive/{slug}"') == (2 if content == "summary" else 1)
         body, _, footer = rendered.text.partition("\nLinks:\n")

@@ -29,11 +29,10 @@ from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 from newsletter.state.lock import Lock
 
-from .helpers import SUBSCRIBERS, Cli, article
+from .helpers import LINKS, SUBSCRIBERS, Cli, article, wait_for
 from .smtpd import RecordingHandler, SmtpServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = dt.UTC
 
@@ -307,15 +306,6 @@ def test_lease_lock_excludes_a_second_holder_until_released_or_expired(letter: P
 # --- two schedulers, one database ------------------------------------------------------------
 
 
-def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 @pytest.mark.usefixtures("database")
 @pytest.mark.e2e
 def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_server: SmtpServer) -> None:
@@ -347,7 +337,7 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
                 )
             )
     try:
-        _wait_for(lambda: any("sent digest 2026-11-23" in log.read_text() for log in logs), 40)
+        wait_for(lambda: any("sent digest 2026-11-23" in log.read_text() for log in logs), 40)
         time.sleep(1.5)  # let the other one reach its decision too
     finally:
         for proc in procs:
@@ -396,7 +386,7 @@ def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(
                 stderr=subprocess.STDOUT,
             )
         try:
-            assert _wait_for(lambda: len(handler.received) >= 2, 30), log.read_text()
+            assert wait_for(lambda: len(handler.received) >= 2, 30), log.read_text()
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=20)

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,10 @@ import pytest
 from newsletter.state.campaigns import campaigns_for
 from newsletter.state.engine import engine_for
 
-from .helpers import SUBSCRIBERS, Cli, article, config_of, write_article
+from .helpers import LINKS, SUBSCRIBERS, Cli, article, config_of, wait_for, write_article
 from .smtpd import SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("database")]
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 
 
 @pytest.fixture
@@ -34,15 +32,6 @@ def sched(letter: Path, cli: Cli, smtp_server: SmtpServer) -> Cli:
     cli.env.update({**LINKS, **smtp_server.env(), "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv"})
     cli.env.update({"NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin", "NEWSLETTER_CONFIG": str(letter / "newsletter.toml")})
     return cli
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def until_logged(cli: Cli, now: str, text: str, *, fire_in: float = 4.0, timeout: float = 40) -> str:
@@ -57,7 +46,7 @@ def until_logged(cli: Cli, now: str, text: str, *, fire_in: float = 4.0, timeout
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(lambda: text in log.read_text(), timeout)
+        wait_for(lambda: text in log.read_text(), timeout)
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=20)

@@ -18,10 +18,8 @@ from newsletter.state.digests import record_run
 from newsletter.state.engine import engine_for
 from newsletter.state.statuses import RunDecision
 
-from .helpers import SUBSCRIBERS, Cli, article, at, config_of, write_article
+from .helpers import LINKS, SUBSCRIBERS, Cli, article, at, config_of, write_article
 from .smtpd import SmtpServer
-
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import Cli
+from .helpers import LINKS, Cli
 from .smtpd import SmtpServer
 
 LIST = ["ada@example.com", "grace@example.org", "renee@example.net", "alan@example.com"]
-LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 
 
 def test_send_digest_if_due_sends_once_per_period(cli: Cli, folder: Path, smtp_server: SmtpServer) -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from apscheduler.triggers.base import BaseTrigger
-
 from ..config import Config
-from .cron import Crontab, crontab_for
+from .cron import Crontab, RunTimes, crontab_for
 
 UTC = dt.UTC
 _TICK = dt.timedelta(microseconds=1)
 
 
-class Cadence(BaseTrigger):
+class Cadence(RunTimes):
     """The run times of a schedule: a Crontab, and with `every` only the first run of each window."""
 
     def __init__(self, crontab: Crontab, every: dt.timedelta = dt.timedelta(0), start: dt.date | None = None) -> None:
@@ -63,23 +61,6 @@ class Cadence(BaseTrigger):
     def previous(self, run: dt.datetime) -> dt.datetime | None:
         """The run before `run`: a period runs from it (exclusive) to `run` (inclusive)."""
         return self.last_at_or_before(run - _TICK)
-
-    def runs(self, after: dt.datetime, count: int) -> list[dt.datetime]:
-        out: list[dt.datetime] = []
-        cursor = after
-        while len(out) < count:
-            found = self.next_after(cursor)
-            if found is None:
-                break
-            out.append(found)
-            cursor = found
-        return out
-
-    # APScheduler's trigger interface
-    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        if previous_fire_time is not None:
-            return self.next_after(previous_fire_time)
-        return self.next_after(now, inclusive=True)
 
     def __str__(self) -> str:
         every = f" every {self.every}" if self.every else ""
