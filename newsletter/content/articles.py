@@ -71,8 +71,18 @@ class Article:
         return max(1, math.ceil(self.words / WORDS_PER_MINUTE))
 
     def is_published(self, now: dt.datetime) -> bool:
-        """Not a draft and not dated in the future (the digest only takes published articles)."""
-        return not self.draft and self.date <= now
+        """Not a draft, not dated in the future and not scheduled for later: what readers may see.
+
+        `now` is a wall time in the schedule's zone (naive, like article dates) or aware; a send_at
+        with an offset is compared with a naive `now` read in the machine's zone, as dates with an
+        offset are.
+        """
+        wall = now.replace(tzinfo=None)
+        if self.draft or self.date > wall:
+            return False
+        if self.send_at is None or self.send_at.tzinfo is None:
+            return self.send_at is None or self.send_at <= wall
+        return self.send_at <= (now if now.tzinfo is not None else now.astimezone())
 
     def send_time(self, tz: dt.tzinfo) -> dt.datetime | None:
         """`send_at` as an instant in `tz`; a wall time skipped by a DST change means the instant after the gap."""
@@ -81,10 +91,6 @@ class Article:
         moment = self.send_at if self.send_at.tzinfo is not None else self.send_at.replace(tzinfo=tz)
         return moment.astimezone(dt.UTC).astimezone(tz)
 
-    def scheduled_after(self, now: dt.datetime, tz: dt.tzinfo) -> bool:
-        """Its send_at is still to come at `now` (aware): not to be shown or sent before then."""
-        when = self.send_time(tz)
-        return when is not None and when.astimezone(dt.UTC) > now.astimezone(dt.UTC)
 
     def __getattr__(self, name: str) -> Any:
         # Templates reach unknown front-matter keys as article.<key>.

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ..config import Config
-from ..content.articles import Article, article_paths, load_article
+from ..content.articles import article_paths, load_article
 from ..content.issue import issue_for
 from ..errors import NewsletterError
 from ..render.issue import render_issue, template_files
@@ -189,14 +189,9 @@ class PublicSite:
                 article = load_article(path)
             except NewsletterError:
                 continue
-            if self._visible(article):  # not drafts, not dated or scheduled in the future
+            if article.is_published(dt.datetime.now()):  # not drafts, not dated in the future
                 articles.append(article)
         return sorted(articles, key=lambda a: (a.date, a.slug), reverse=True)
-
-    def _visible(self, article: Article) -> bool:
-        tz = self.config.schedule.timezone
-        now = dt.datetime.now(tz)
-        return article.is_published(now.replace(tzinfo=None)) and not article.scheduled_after(now, tz)
 
     def archive_html(self, slug: str) -> str | None:
         """The web version of a published article, as an email would show it minus anything personal."""
@@ -210,7 +205,7 @@ class PublicSite:
         if cached is not None and cached[0] == stamp:
             return cached[1]
         article = load_article(path)
-        if not self._visible(article):
+        if not article.is_published(dt.datetime.now()):
             return None
         rendered = render_issue(issue_for(article), self.config)
         base = self.config.newsletter.base_url.rstrip("/")
