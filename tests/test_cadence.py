@@ -217,7 +217,7 @@ def test_a_week_sent_under_its_iso_week_key_never_goes_out_again(cli: Cli, folde
     """0.1 sent `digest-2026-W48` on Tuesday 2026-11-24 at 09:00 and recorded a decision for the run
     of the Monday before; with the runs' own keys neither run sends anything again."""
     state = folder / "newsletter.db"
-    shutil.copyfile(DATA / "state-0.1.0.db", state)
+    shutil.copyfile(DATA / "state-0.1.0.sqlite", state)
     with sqlite3.connect(state) as conn:  # a decision as 0.1's scheduler wrote it, keyed by run time
         conn.execute(
             "INSERT INTO schedule_runs VALUES ('2026-11-16 08:00:00.000000', 'digest-2026-W47', 'sent', "

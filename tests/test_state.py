@@ -26,7 +26,7 @@ from newsletter.state.schema import locks, metadata
 
 from .helpers import DATA, POSTGRES_ADMIN_URL, Cli, config_of
 
-LEGACY = DATA / "state-0.1.0.db"  # written by release 0.1.0: a sent article, a digest, a suppression
+LEGACY = DATA / "state-0.1.0.sqlite"  # written by release 0.1.0: a sent article, a digest, a suppression
 
 
 def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
