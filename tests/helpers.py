@@ -10,7 +10,8 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 # A PostgreSQL server the tests may make databases on (.ci/run starts one); empty: those runs skip.
 POSTGRES_ADMIN_URL = os.environ.get("NL_TEST_POSTGRES_URL", "")
 SUBSCRIBERS = ["ada@example.com", "grace@example.org", "renee@example.net"]
+# Where digest entries link (a digest without it is refused for the list) and the unsubscribe secret.
+LINKS = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "k" * 40}
 
 
 @dataclass
@@ -129,3 +132,23 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """asyncio.run in a thread of its own: independent of any loop a browser fixture left running."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+def schedule_config(folder: Path, server: Any = None, **schedule: str) -> Config:
+    """A `letter` folder's config for the schedule's tests: its list, Berlin, LINKS, `[schedule]` overrides,
+    and the SMTP server when given (a tests.smtpd.SmtpServer)."""
+    env = {"NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin", **LINKS}
+    env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
+    if server is not None:
+        env.update(server.env())
+    return load_config(folder / "newsletter.toml", env=env)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass (a bound for a real process, not a speed goal)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()

@@ -137,7 +137,9 @@ def test_index_lists_articles_newest_first_with_drafts_and_warnings(
         running.proc.wait(timeout=15)
 
 
-def test_index_shows_the_next_weekly_digest(folder: Path, smtp_server: SmtpServer, page: Page) -> None:
+def test_index_shows_the_next_digest_and_why_it_cannot_go_to_the_list(
+    folder: Path, smtp_server: SmtpServer, page: Page
+) -> None:
     yesterday = dt.datetime.now() - dt.timedelta(days=1)
     write_article(
         folder,
@@ -148,8 +150,10 @@ def test_index_shows_the_next_weekly_digest(folder: Path, smtp_server: SmtpServe
     try:
         page.goto(running.url)
         digest = page.locator("#digest")
-        expect(digest).to_contain_text("Next weekly digest")
+        expect(digest).to_contain_text("Next digest digest-")
         expect(digest.locator("li", has_text="Fresh this week")).to_have_count(1)
+        # No base_url in this folder: the digest's entries would link to nothing, and the card says so.
+        expect(digest.locator("#digest-warnings")).to_contain_text("digest entries have nothing to link to")
         digest.locator("a[href='/issue/_digest']").click()
         frame = page.frame_locator("#email-frame")
         expect(frame.locator("body")).to_contain_text("Fresh this week")

@@ -29,7 +29,7 @@ from newsletter.state.digests import record_for, run_decision
 from newsletter.state.engine import engine_for
 from newsletter.state.lock import Lock
 
-from .helpers import SUBSCRIBERS, Cli, article
+from .helpers import LINKS, SUBSCRIBERS, Cli, article, wait_for
 from .smtpd import RecordingHandler, SmtpServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -177,6 +177,9 @@ def test_durations() -> None:
         ("TIMEZONE", "Europe/Atlantis", "[schedule] timezone: 'Europe/Atlantis' is not a known IANA time zone"),
         ("CATCH_UP", "soon", "[schedule] catch_up: 'soon' is not a duration"),
         ("LOOKBACK", "a week", "[schedule] lookback: 'a week' is not a duration"),
+        ("MODE", "weekly", "[schedule] mode: 'weekly' is not one of 'digest', 'each'"),
+        ("EVERY", "fortnight", "[schedule] every: 'fortnight' is not a duration"),
+        ("START", "next week", "[schedule] start: 'next week' is not a date; write it as YYYY-MM-DD"),
     ],
 )
 def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: str, message: str) -> None:
@@ -201,20 +204,32 @@ def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: st
         assert result.output.count("\n") == 1
 
 
-def test_next_prints_local_and_utc_times(cli: Cli) -> None:
+def test_cross_field_schedule_errors_are_one_line(cli: Cli) -> None:
+    for key, value, message in (
+        ("EVERY", "30s", "[schedule] every: must be 0 (every cron run) or at least 1m"),
+        ("SUBJECT", "{{ period_lable }}", "[schedule] subject: 'period_lable' is undefined; the template may use"),
+    ):
+        cli.env = {f"NEWSLETTER_SCHEDULE_{key}": value}
+        result = cli("schedule", "--next", "1")
+        assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+
+
+def test_next_lists_each_run_in_local_and_utc_time_with_what_it_holds(cli: Cli) -> None:
     result = cli("schedule", "--next", "5", "--now", "2026-10-20T12:00")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
-        "Mon 2026-10-26 09:00 CET   2026-10-26 08:00 UTC",
-        "Mon 2026-11-02 09:00 CET   2026-11-02 08:00 UTC",
-        "Mon 2026-11-09 09:00 CET   2026-11-09 08:00 UTC",
-        "Mon 2026-11-16 09:00 CET   2026-11-16 08:00 UTC",
-        "Mon 2026-11-23 09:00 CET   2026-11-23 08:00 UTC",
+        "Mon 2026-10-26 09:00 CET   2026-10-26 08:00 UTC   digest-2026-10-26: no articles yet: skipped (skip_if_empty)",
+        "Mon 2026-11-02 09:00 CET   2026-11-02 08:00 UTC   digest-2026-11-02: no articles yet: skipped (skip_if_empty)",
+        "Mon 2026-11-09 09:00 CET   2026-11-09 08:00 UTC   digest-2026-11-09: 1 article: "
+        "Café – “quotes” 🙂: how TLS certificates really get checked (2026-11-09-tls-certificates)",
+        "Mon 2026-11-16 09:00 CET   2026-11-16 08:00 UTC   digest-2026-11-16: 1 article: "
+        "Password managers, passkeys and the people you love (2026-11-16-password-managers)",
+        "Mon 2026-11-23 09:00 CET   2026-11-23 08:00 UTC   digest-2026-11-23: 1 article: "
+        "Welcome to Privacy Notes (2026-11-23-welcome)",
     ]
-    before = cli("schedule", "--next", "2", "--now", "2026-10-19T12:00")
-    assert before.output.splitlines()[0] == "Mon 2026-10-19 09:00 CEST   2026-10-19 07:00 UTC" or (
-        before.output.splitlines()[0] == "Mon 2026-10-26 09:00 CET   2026-10-26 08:00 UTC"
-    )
+    # Three hours after a run, within catch_up: that run is still owed, and listed first.
+    owed = cli("schedule", "--next", "2", "--now", "2026-10-19T12:00")
+    assert owed.output.splitlines()[0].startswith("Mon 2026-10-19 09:00 CEST   2026-10-19 07:00 UTC   digest-2026-10-19 (due now): ")
 
 
 # --- catch-up after downtime -----------------------------------------------------------------
@@ -225,6 +240,7 @@ def _schedule_env(cli: Cli, server: SmtpServer, **schedule: str) -> None:
     cli.env["NEWSLETTER_CONFIG"] = str(cli.folder / "newsletter.toml")
     cli.env.update(server.env())
     cli.env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "subscribers.csv"
+    cli.env.update(LINKS)
     cli.env.update({f"NEWSLETTER_SCHEDULE_{k.upper()}": v for k, v in schedule.items()})
 
 
@@ -237,7 +253,7 @@ def test_missed_run_within_catch_up_is_sent_at_start(letter: Path, cli: Cli, smt
     result = cli.subprocess("schedule", "--now", "2026-11-23T14:30", "--max-runs", "1")
     assert result.returncode == 0, result.stderr
     assert "missed the run at Mon 2026-11-23 09:00 CET (08:00 UTC), catching up (5h30m late)" in result.stderr
-    assert "sent digest 2026-W48 to 3 subscribers" in result.stderr
+    assert "sent digest 2026-11-23 to 3 subscribers" in result.stderr
     assert result.stderr.rstrip().endswith("stopped")
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     # Started again later: the run is settled, nothing more.
@@ -257,7 +273,7 @@ def test_missed_run_beyond_catch_up_is_skipped(letter: Path, cli: Cli, smtp_serv
     assert smtp_server.handler.received == []
     config = load_config(letter / "newsletter.toml", env=cli.env)
     assert run_decision(engine_for(config), dt.datetime(2026, 11, 23, 9, tzinfo=BERLIN)) == "too-old"
-    assert record_for(engine_for(config), "digest-2026-W48") is None  # the articles wait for the next digest
+    assert record_for(engine_for(config), "digest-2026-11-23") is None  # the articles wait for the next digest
 
 
 @pytest.mark.usefixtures("database")
@@ -288,15 +304,6 @@ def test_lease_lock_excludes_a_second_holder_until_released_or_expired(letter: P
 
 
 # --- two schedulers, one database ------------------------------------------------------------
-
-
-def _wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 @pytest.mark.usefixtures("database")
@@ -330,7 +337,7 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
                 )
             )
     try:
-        _wait_for(lambda: any("sent digest 2026-W48" in log.read_text() for log in logs), 40)
+        wait_for(lambda: any("sent digest 2026-11-23" in log.read_text() for log in logs), 40)
         time.sleep(1.5)  # let the other one reach its decision too
     finally:
         for proc in procs:
@@ -340,13 +347,13 @@ def test_two_scheduler_processes_send_one_digest(letter: Path, cli: Cli, smtp_se
     print(*texts, sep="\n----\n")  # shown when the test fails
     assert codes == [0, 0], texts
     assert all("SIGTERM received: stopping" in t and t.rstrip().endswith("stopped") for t in texts), texts
-    assert sum(t.count("sent digest 2026-W48 to 3 subscribers") for t in texts) == 1, texts
+    assert sum(t.count("sent digest 2026-11-23 to 3 subscribers") for t in texts) == 1, texts
     if all("next run at Mon 2026-11-23 09:00" in t for t in texts):  # both were up before the run time
-        assert sum(t.count("digest 2026-W48 was already sent: skipped") for t in texts) == 1, texts
+        assert sum(t.count("digest 2026-11-23 was already sent: skipped") for t in texts) == 1, texts
     assert "Traceback" not in "".join(texts)
     assert sorted(smtp_server.handler.recipients()) == sorted(SUBSCRIBERS)
     config = load_config(letter / "newsletter.toml", env=cli.env)
-    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-W48"]
+    assert [c.key for c in campaigns_for(engine_for(config))] == ["digest-2026-11-23"]
 
 
 @pytest.mark.usefixtures("database")
@@ -379,7 +386,7 @@ def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(
                 stderr=subprocess.STDOUT,
             )
         try:
-            assert _wait_for(lambda: len(handler.received) >= 2, 30), log.read_text()
+            assert wait_for(lambda: len(handler.received) >= 2, 30), log.read_text()
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=20)
@@ -387,12 +394,12 @@ def test_sigterm_mid_send_then_restart_sends_each_subscriber_once(
         print(first)
         assert code == 0, first
         assert "missed the run at Mon 2026-11-23 09:00 CET (08:00 UTC), catching up" in first
-        assert "digest 2026-W48: stopped before the end; the next start resumes it" in first
+        assert "digest 2026-11-23: stopped before the end; the next start resumes it" in first
         assert len(handler.received) < len(many)
 
         second = cli.subprocess("schedule", "--now", "2026-11-23T10:05", "--max-runs", "1")
         print(second.stderr)
         assert second.returncode == 0, second.stderr
-        assert "resuming digest 2026-W48 (interrupted earlier)" in second.stderr
-        assert f"sent digest 2026-W48 to {len(many)} subscribers (1 article)" in second.stderr
+        assert "resuming digest 2026-11-23 (interrupted earlier)" in second.stderr
+        assert f"sent digest 2026-11-23 to {len(many)} subscribers (1 article)" in second.stderr
         assert sorted(handler.recipients()) == sorted(many)  # everyone once, no one twice

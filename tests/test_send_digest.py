@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .helpers import Cli
+from .helpers import LINKS, Cli
 from .smtpd import SmtpServer
 
 LIST = ["ada@example.com", "grace@example.org", "renee@example.net", "alan@example.com"]
@@ -12,6 +12,7 @@ LIST = ["ada@example.com", "grace@example.org", "renee@example.net", "alan@examp
 
 def test_send_digest_if_due_sends_once_per_period(cli: Cli, folder: Path, smtp_server: SmtpServer) -> None:
     cli.env.update(smtp_server.env())
+    cli.env.update(LINKS)
     # Tuesdays 09:00 Berlin, in crontab numbering (2 = Tuesday).
     cli.env.update({"NEWSLETTER_SCHEDULE_CRON": "0 9 * * 2", "NEWSLETTER_SCHEDULE_TIMEZONE": "Europe/Berlin"})
 
@@ -22,7 +23,7 @@ def test_send_digest_if_due_sends_once_per_period(cli: Cli, folder: Path, smtp_s
 
     due = cli("send", "--digest", "--if-due", "--yes", "--now", "2026-11-24T10:00")
     assert due.exit_code == 0, due.output
-    assert "sent digest 2026-W48 to 4 subscribers (1 article)" in due.output
+    assert "sent digest 2026-11-24 to 4 subscribers (1 article)" in due.output
     received = smtp_server.handler.received
     assert sorted(r for item in received for r in item.rcpt_tos) == sorted(LIST)
     message = received[0].message
@@ -35,8 +36,8 @@ def test_send_digest_if_due_sends_once_per_period(cli: Cli, folder: Path, smtp_s
     assert "no digest to send" in forced.output
     assert len(smtp_server.handler.received) == len(LIST)
 
-    status = cli("status", "digest-2026-W48")
-    assert "digest-2026-W48" in status.output and "4 sent of 4" in status.output
+    status = cli("status", "digest-2026-11-24")
+    assert "digest-2026-11-24" in status.output and "4 sent of 4" in status.output
 
 
 def test_send_digest_when_nothing_is_new_records_the_skip(cli: Cli, smtp_server: SmtpServer) -> None:
@@ -52,4 +53,6 @@ def test_send_digest_when_nothing_is_new_records_the_skip(cli: Cli, smtp_server:
 def test_send_argument_errors(cli: Cli) -> None:
     assert "send needs ISSUE" in cli("send").stderr
     assert "--if-due goes with --digest" in cli("send", "latest", "--if-due").stderr
-    assert "give no ISSUE" in cli("send", "latest", "--digest").stderr
+    assert "no ISSUE" in cli("send", "latest", "--digest").stderr
+    assert "no ISSUE" in cli("send", "latest", "--due").stderr
+    assert "not both" in cli("send", "--digest", "--due").stderr

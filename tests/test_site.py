@@ -340,19 +340,24 @@ def test_a_digest_that_went_out_is_in_the_archive_with_its_articles(cli: Cli, le
     article(letter, "2026-11-18-first", "2026-11-18", title="First of the week")
     article(letter, "2026-11-20-second", "2026-11-20", title="Second of the week")
     config = configure(
-        cli, NEWSLETTER_PATHS_SUBSCRIBERS="subscribers.csv", NEWSLETTER_SCHEDULE_TIMEZONE="Europe/Berlin"
+        cli,
+        NEWSLETTER_PATHS_SUBSCRIBERS="subscribers.csv",
+        NEWSLETTER_SCHEDULE_TIMEZONE="Europe/Berlin",
+        NEWSLETTER_NEWSLETTER_BASE_URL="https://news.example.org",  # a digest needs links to its articles
+        NEWSLETTER_SECRET_KEY="s" * 32,
     )
     with LiveServer(config) as server:
         assert "Digest" not in server.get("/archive").text  # nothing went out yet
         plan = plan_digest(config, at("2026-11-23T09:00"))
-        assert freeze_plan(config, plan, None)  # frozen: its campaign is about to go out (or was cut short)
-        assert "archive/digest-2026-W48" in server.get("/archive").text
+        assert freeze_plan(config, plan)  # frozen: its campaign is about to go out (or was cut short)
+        assert plan.key == "digest-2026-11-23"  # named after its cron run
+        assert f"archive/{plan.key}" in server.get("/archive").text
         (outcome,) = run_async(resume_pending(config))  # the campaign goes out
         assert outcome.status == "sent" and outcome.recipients == 3
         index = server.get("/archive").text
         assert '<span class="kind">Digest</span>' in index
-        assert '<a href="archive/digest-2026-W48">Privacy Notes: week 48</a>' in index
-        page = server.get("/archive/digest-2026-W48")
+        assert f'<a href="archive/{plan.key}">Privacy Notes: week 48</a>' in index
+        page = server.get(f"/archive/{plan.key}")
         assert page.status_code == 200
         assert_site_headers(page)
         html = page.text

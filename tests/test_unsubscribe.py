@@ -273,6 +273,10 @@ def test_archive_shows_published_issues_without_personal_data(
     write_article(folder, "2099-01-01-future.md", "---\ntitle: Not yet\ndate: 2099-01-01\n---\nx\n")
     assert httpx.get(f"{server.url}/archive/2099-01-01-future").status_code == 404
     assert "Not yet" not in httpx.get(f"{server.url}/archive").text
+    scheduled = "---\ntitle: Scheduled\ndate: 2026-01-01\nsend_at: 2099-01-01 08:00\n---\nx\n"
+    write_article(folder, "2026-01-01-scheduled.md", scheduled)  # dated in the past, sent in the future
+    assert httpx.get(f"{server.url}/archive/2026-01-01-scheduled").status_code == 404
+    assert "Scheduled" not in httpx.get(f"{server.url}/archive").text
     write_article(folder, "2026-01-02-broken.md", "---\ntitle: [broken\ndate: 2026-01-02\n---\nx\n")
     broken = httpx.get(f"{server.url}/archive/2026-01-02-broken")
     assert broken.status_code == 500 and "issues/" not in broken.text  # no internals on a public page

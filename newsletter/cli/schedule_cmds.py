@@ -1,8 +1,9 @@
-"""`digest` and `schedule`: the weekly digest.
+"""`digest` and `schedule`: what the schedule will send, and the scheduler itself.
 
-The work lives in digest/ (what a digest holds, when it runs, sending it once); these commands only
-parse options and print. `--now`/`--now-at` are hidden: tests use them to pretend a time so a run is
-seconds away instead of days.
+The work lives in digest/ (which run a moment belongs to, what a digest holds, sending once); these
+commands only parse options and print. `--now TIME` pretends the time is TIME (a testing aid: see
+what the digest of a given day holds, or let a run come in seconds instead of days); `--now-at` and
+`--max-runs` are hidden, for tests that start real scheduler processes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,19 @@ import click
 
 from ..config import Config
 from ..digest.clock import Clock, format_both
-from ..digest.cron import crontab_for
-from ..digest.plan import due_run, issue_for_digest, plan_digest
-from ..digest.runner import DigestRunner
-from ..digest.scheduler import DigestScheduler
+from ..digest.outcome import count_articles
+from ..digest.plan import issue_for_digest, plan_digest
+from ..digest.runs import run_for
+from ..digest.scheduler import Scheduler
+from ..digest.upcoming import upcoming
 from ..errors import NewsletterError
 from ..state.digests import record_for
-from . import State, app, engine, pass_state
+from . import State, app, engine, pass_state, warn
+
+NOW_HELP = "Pretend the time is TIME (YYYY-MM-DDTHH:MM, in [schedule] timezone unless it has an offset): a testing aid."
 
 
-def _parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
+def parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
     """YYYY-MM-DD or an ISO date-time; without an offset it is read in the schedule's zone."""
     try:
         moment = dt.datetime.fromisoformat(text.strip())
@@ -35,29 +39,38 @@ def _parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
 
 
 def make_clock(config: Config, now: str | None, now_at: float | None = None) -> Clock:
-    """The real clock, or (hidden --now, for tests) one that pretends a time."""
+    """The real clock, or (--now) one that pretends a time and runs on from there."""
     tz = config.schedule.timezone
     if now is None:
         return Clock(tz)
-    return Clock.pretending(tz, _parse_moment(now, "--now", tz), now_at)
+    return Clock.pretending(tz, parse_moment(now, "--now", tz), now_at)
 
 
 @app.command()
 @click.option("--since", metavar="DATE", default=None, help="Start the window here instead of at the previous digest.")
-@click.option("--now", "now_text", hidden=True, default=None)
+@click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @pass_state
 def digest(state: State, since: str | None, now_text: str | None) -> None:
-    """Show what the next digest would hold (titles, dates), without sending it."""
+    """Show what the next digest would hold (its key, run, subject, articles), without sending it."""
     config = state.config
-    now = make_clock(config, now_text, None).now()
-    since_at = _parse_moment(since, "--since", config.schedule.timezone) if since else None
-    run_time = due_run(config, now) or crontab_for(config).next_after(now)
-    plan = plan_digest(config, now, since=since_at, run_time=run_time)
-    existing = record_for(engine(config), plan.key)
-    when = format_both(run_time) if run_time else "never (the crontab has no future date)"
-    click.echo(f"next digest: {plan.period}, {'due now' if run_time and run_time <= now else 'at'} {when}")
-    if existing is not None:
-        click.echo(f"  (digest {plan.period} was already sent; these articles wait for the next period)")
+    if config.schedule.mode != "digest":
+        click.echo(
+            'no digests: [schedule] mode is "each" (every run sends one article); '
+            "`newsletter schedule --next 5` lists what comes"
+        )
+        return
+    now = make_clock(config, now_text).now()
+    since_at = parse_moment(since, "--since", config.schedule.timezone) if since else None
+    run = run_for(config, now)
+    plan = plan_digest(config, now, run, since=since_at)
+    for problem in plan.skipped:
+        warn(problem)
+    if run is None:
+        click.echo(f"next digest: {plan.key}, never scheduled (the crontab has no future date)")
+    else:
+        click.echo(f"next digest: {plan.key}, {'due now: the run at' if run.due else 'at'} {format_both(run.time)}")
+    if record_for(engine(config), plan.key) is not None:
+        click.echo(f"  ({plan.key} was already sent; these articles wait for the next run)")
     click.echo(f"window: {plan.since:%Y-%m-%d %H:%M} to {plan.until:%Y-%m-%d %H:%M %Z} (articles published so far)")
     if not plan.articles:
         action = "skipped (skip_if_empty)" if config.schedule.skip_if_empty else "sent with no articles"
@@ -66,7 +79,7 @@ def digest(state: State, since: str | None, now_text: str | None) -> None:
     click.echo(f"subject: {issue_for_digest(config, plan).subject}")
     for article in plan.articles:
         click.echo(f"  {article.date:%Y-%m-%d}  {article.title}  ({article.slug})")
-    click.echo(f"{len(plan.articles)} article{'s' if len(plan.articles) != 1 else ''}")
+    click.echo(count_articles(len(plan.articles)))
 
 
 class _ClockFormatter(logging.Formatter):
@@ -87,33 +100,53 @@ def _logging(clock: Clock) -> logging.Handler:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    # APScheduler's own chatter ("Added job", "Running job") says nothing our lines do not.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # APScheduler's own chatter ("Added job", "Running job", a fire skipped while the previous one
+    # still sends) says nothing our lines do not: what is owed is decided from the state database.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     return handler
 
 
+def print_upcoming(config: Config, now: dt.datetime, count: int) -> None:
+    """`schedule --next N`: one line per send to come, with what it would hold."""
+    items, broken = upcoming(config, now, count)
+    for problem in broken:
+        warn(problem)
+    if not items:
+        click.echo("nothing scheduled (the crontab has no future date and no article has a send_at to come)")
+    for item in items:
+        local = item.when.astimezone(config.schedule.timezone)
+        utc = item.when.astimezone(dt.UTC)
+        due = " (due now)" if item.due else ""
+        click.echo(f"{local:%a %Y-%m-%d %H:%M %Z}   {utc:%Y-%m-%d %H:%M} UTC   {item.what}{due}: {item.holds}")
+
+
 @app.command()
-@click.option("--next", "count", type=click.IntRange(min=1), default=None, help="Print the next N run times and exit.")
-@click.option("--now", "now_text", hidden=True, default=None)
+@click.option(
+    "--next",
+    "count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="List the next N sends (what each holds) and exit.",
+)
+@click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @click.option("--now-at", "now_at", type=float, hidden=True, default=None)
 @click.option("--max-runs", "max_runs", type=click.IntRange(min=1), hidden=True, default=None)
 @pass_state
 def schedule(state: State, count: int | None, now_text: str | None, now_at: float | None, max_runs: int | None) -> None:
-    """Run the digest scheduler in the foreground (stop with Ctrl-C or SIGTERM).
+    """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM).
 
-    Sends each period's digest once, at the [schedule] cron time; catches up a missed run within
-    catch_up; resumes an interrupted send on start.
+    At each [schedule] cron run (thinned by `every`) it sends that run's digest, or in mode "each"
+    the oldest article waiting; it sends each article with a send_at at that time. It catches up
+    what it missed within catch_up and resumes an interrupted send on start.
     """
     config = state.config
     clock = make_clock(config, now_text, now_at)
     if count is not None:
-        for run in crontab_for(config).runs(clock.now(), count):
-            click.echo(f"{run:%a %Y-%m-%d %H:%M %Z}   {run.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC")
+        print_upcoming(config, clock.now(), count)
         return
     handler = _logging(clock)
     try:
         engine(config)  # created or upgraded before the first run, said in one line
-        scheduler = DigestScheduler(config, DigestRunner(config), clock, max_runs=max_runs)
-        asyncio.run(scheduler.serve())
+        asyncio.run(Scheduler(config, clock, max_runs=max_runs).serve())
     finally:
         logging.getLogger("newsletter.schedule").removeHandler(handler)

@@ -13,12 +13,8 @@ import click
 from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
-from ..digest.clock import format_both
-from ..digest.cron import crontab_for
-from ..digest.plan import due_run, next_digest
-from ..digest.runner import DigestOutcome, send_digest
 from ..errors import CampaignStopped, NewsletterError
-from ..send.campaign import run_campaign, stop_on_signals
+from ..send.campaign import run_campaign
 from ..send.plan import EditChoice, Plan, plan_campaign
 from ..send.progress import reporter_for
 from ..send.recording import current_counts
@@ -28,9 +24,9 @@ from ..state.bounces import CampaignBounces
 from ..state.bounces import campaign_counts as bounce_counts
 from ..state.campaigns import lock_name
 from ..state.lock import Lock
-from ..state.statuses import CampaignStatus, DeliveryStatus, RunDecision
+from ..state.statuses import CampaignStatus, DeliveryStatus
 from . import State, app, engine, pass_state, run, warn_about_setup
-from .schedule_cmds import make_clock
+from .schedule_cmds import NOW_HELP, make_clock
 
 INTERRUPTED_EXIT = 130
 
@@ -129,60 +125,24 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
     )
 
 
-def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now_text: str | None) -> None:
-    """`send --digest`: the digest of the articles since the previous one, through digest.send_digest.
-
-    With --if-due (the cron alternative to `newsletter schedule`) only when a scheduled run time
-    has passed within catch_up and its period's digest has not gone out; otherwise it says so.
-    """
-    now = make_clock(config, now_text).now()
-    run_time = due_run(config, now) if if_due else None
-    if if_due and run_time is None:
-        nxt = crontab_for(config).next_after(now)
-        click.echo(f"no digest due (next run: {format_both(nxt) if nxt else 'never'})")
-        return
-    issue = next_digest(config, now)
-    if issue is None and not if_due:
-        click.echo("no digest to send: this period's digest was already sent, or nothing is new (skip_if_empty)")
-        return
-    if dry_run:
-        if issue is not None:
-            print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
-        return
-    on_edit: EditChoice = "remaining"
-    if issue is not None:
-        on_edit = confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
-
-    async def go() -> DigestOutcome:
-        stop = asyncio.Event()
-        with stop_on_signals(stop):
-            return await send_digest(
-                config, now, run_time=run_time, stop=stop, reporter=reporter_for(sys.stderr), on_edit=on_edit
-            )
-
-    outcome = run(go())
-    click.echo(outcome.message)
-    if outcome.status == RunDecision.STOPPED:
-        click.echo("run `newsletter send --digest` again to resume", err=True)
-        sys.exit(INTERRUPTED_EXIT)
-    if outcome.status == RunDecision.LOCKED:
-        sys.exit(1)
-
-
 @app.command()
 @click.argument("issue", required=False)
-@click.option("--digest", "as_digest", is_flag=True, help="Send the weekly digest now instead of one ISSUE.")
-@click.option("--if-due", is_flag=True, help="With --digest: only when a scheduled run is owed (for cron).")
+@click.option("--digest", "as_digest", is_flag=True, help="Send the next digest (the one `newsletter digest` shows).")
+@click.option("--if-due", is_flag=True, help="With --digest: only while its run is owed (for cron).")
+@click.option("--due", is_flag=True, help="Send what the schedule owes now (for cron).")
+@click.option("--ignore-send-at", is_flag=True, help="Send an article before its send_at (the schedule then skips it).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Render every message and count; deliver nothing, record nothing.")
 @click.option("--resend", is_flag=True, help="Send a finished campaign to the whole list again.")
-@click.option("--now", "now_text", hidden=True, default=None)
+@click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @pass_state
 def send(
     state: State,
     issue: str | None,
     as_digest: bool,
     if_due: bool,
+    due: bool,
+    ignore_send_at: bool,
     yes: bool,
     dry_run: bool,
     resend: bool,
@@ -190,20 +150,29 @@ def send(
 ) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
-    ISSUE is a path, a slug or `latest`; or --digest for the weekly digest.
+    ISSUE is a path, a slug or `latest`; or --digest for the next digest; or --due for whatever the
+    schedule owes now.
     """
+    from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
+
     config = state.config
     warn_about_setup(config)
-    if as_digest:
-        if issue is not None or resend:
-            raise NewsletterError("--digest sends the digest of the period: give no ISSUE and no --resend")
-        send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now_text=now_text)
+    now = make_clock(config, now_text).now()
+    if as_digest or due:
+        if issue is not None or resend or (as_digest and due):
+            raise NewsletterError("--digest and --due send what the schedule says: no ISSUE, no --resend, not both")
+        if due:
+            send_due_now(config, yes=yes, dry_run=dry_run, now=now)
+        else:
+            send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now=now)
         return
     if if_due:
         raise NewsletterError("--if-due goes with --digest (newsletter send --digest --if-due --yes)")
     if issue is None:
-        raise NewsletterError("send needs ISSUE (a path, a slug or `latest`) or --digest")
+        raise NewsletterError("send needs ISSUE (a path, a slug or `latest`), --digest or --due")
     chosen = choose_issue(config, issue)
+    if not dry_run:
+        check_send_at(config, chosen, yes=yes, ignore=ignore_send_at, now=now)
     on_edit: EditChoice = "remaining"
     if not dry_run:
         plan = plan_campaign(config, chosen, resend=resend, count=not yes)

@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .schedule import SUBJECT_VARIABLES
+from .schedule import SUBJECT_VARIABLES, sample_subject_values
 from .sections import VERP_TOKEN_MAX_LENGTH, Config
 
 
@@ -97,8 +97,10 @@ def _schedule(config: Config, where: str) -> None:
     section = config.schedule
     if section.lookback <= dt.timedelta(0):
         raise ConfigError(f"{where}: [schedule] lookback: must be more than 0, e.g. 7d")
+    if dt.timedelta(0) < section.every < dt.timedelta(minutes=1):
+        raise ConfigError(f"{where}: [schedule] every: must be 0 (every cron run) or at least 1m, e.g. 2w")
     try:  # a typo fails now, at start, rather than at next Monday's run
-        section.subject.render(newsletter=config.newsletter, week=48, year=2026, period="2026-W48", articles=())
+        section.subject.render(newsletter=config.newsletter, **sample_subject_values())
     except (TemplateError, SecurityError) as exc:
         raise ConfigError(f"{where}: [schedule] subject: {exc}; the template may use {SUBJECT_VARIABLES}") from None
 

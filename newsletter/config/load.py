@@ -62,8 +62,16 @@ def _cron(text: str) -> CronExpr:
         raise ValueError(f'{exc}; e.g. "0 9 * * mon" is Mondays at 09:00') from None
 
 
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
 # Types that are written as text and parsed into a value.
 _PARSED: dict[Any, Callable[[str], Any]] = {
+    dt.date: _day,
     CronExpr: _cron,
     dt.tzinfo: _zone,
     dt.timedelta: lambda text: parse_duration(text, "value"),
@@ -106,6 +114,8 @@ def _coerce(where: str, hints: Any, value: Any, from_env: bool) -> Any:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: expected a path as a non-empty string, got {value!r}")
         return Path(value)
+    if hints is dt.date and type(value) is dt.date:  # a TOML date: start = 2026-12-07
+        return value
     if not isinstance(value, str):
         raise ConfigError(f"{where}: expected a string (in quotes), got {value!r}")
     if hints is str:

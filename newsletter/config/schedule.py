@@ -177,7 +177,27 @@ class CronExpr:
 
 # --- the digest's subject ----------------------------------------------------------------------
 
-SUBJECT_VARIABLES = "newsletter, week, year, period, articles"
+SUBJECT_VARIABLES = "newsletter, period_label, week, year, period, period_start, period_end, run, articles"
+DEFAULT_SUBJECT = "{{ newsletter.name }}: {{ period_label }}"
+
+
+def _date(value: dt.date, fmt: str = "%-d %B %Y") -> str:
+    return value.strftime(fmt)
+
+
+def sample_subject_values() -> dict[str, Any]:
+    """Values of the right types for every subject variable: a typo fails at start, not at the run."""
+    run = dt.datetime(2026, 11, 30, 9, 0)
+    return {
+        "period_label": "week 49",
+        "week": 49,
+        "year": 2026,
+        "period": "2026-11-30",
+        "period_start": run - dt.timedelta(days=7),
+        "period_end": run,
+        "run": run,
+        "articles": (),
+    }
 
 
 @dataclass(frozen=True)
@@ -193,6 +213,7 @@ class SubjectTemplate:
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+        env.filters["date"] = _date
         return cls(source, env.from_string(source))
 
     def render(self, **context: Any) -> str:

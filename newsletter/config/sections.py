@@ -13,7 +13,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
 
-from .schedule import CronExpr, SubjectTemplate, local_zone
+from .schedule import DEFAULT_SUBJECT, CronExpr, SubjectTemplate, local_zone
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,15 @@ class ScheduleSection:
     timezone: dt.tzinfo = field(default_factory=local_zone)
     catch_up: dt.timedelta = dt.timedelta(hours=12)
     skip_if_empty: bool = True
-    subject: SubjectTemplate = field(
-        default_factory=lambda: SubjectTemplate.compile("{{ newsletter.name }}: week {{ week }}")
-    )
+    subject: SubjectTemplate = field(default_factory=lambda: SubjectTemplate.compile(DEFAULT_SUBJECT))
     lookback: dt.timedelta = dt.timedelta(days=7)
     content: Literal["summary", "full"] = "summary"
+    # At each cron run: "digest" sends the articles since the previous digest; "each" sends the
+    # oldest published, not yet sent, unscheduled article as its own issue.
+    mode: Literal["digest", "each"] = "digest"
+    # At most one run per this span ("2w": fortnightly), counted from `start`; 0 = every cron run.
+    every: dt.timedelta = dt.timedelta(0)
+    start: dt.date = dt.date(2001, 1, 1)  # a Monday: "2w" counts ISO weeks in pairs by default
 
     @property
     def tz_name(self) -> str:

@@ -20,7 +20,10 @@ import yaml
 from ..errors import ContentError
 
 WORDS_PER_MINUTE = 230
-KNOWN_KEYS = {"title", "date", "author", "summary", "subject", "tags", "draft"}
+KNOWN_KEYS = {"title", "date", "author", "summary", "subject", "tags", "draft", "send_at", "excerpt"}
+# The "read more" cut (Hugo's and WordPress's spelling): the text before it is the digest's excerpt.
+MORE = re.compile(r"<!--\s*more\s*-->", re.I)
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)(?:\r?\n)?^---[ \t]*(?:\r?\n|\Z)", re.S | re.M)
 _WORD = re.compile(r"[\w’'-]+", re.U)
 
@@ -49,6 +52,11 @@ class Article:
     subject: str = ""
     tags: tuple[str, ...] = ()
     draft: bool = False
+    # When the scheduler sends this article as its own issue: naive = a wall time in [schedule]
+    # timezone, aware = written with an offset. None: not scheduled.
+    send_at: dt.datetime | None = None
+    # Markdown for a digest's entry: front matter `excerpt`, or the body before `<!-- more -->`.
+    excerpt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     # SHA-256 of the file as it was read: what was rendered is what the campaign is keyed on,
     # even if the file changes on disk while `send` is waiting at its prompt.
@@ -63,8 +71,26 @@ class Article:
         return max(1, math.ceil(self.words / WORDS_PER_MINUTE))
 
     def is_published(self, now: dt.datetime) -> bool:
-        """Not a draft and not dated in the future (the digest only takes published articles)."""
-        return not self.draft and self.date <= now
+        """Not a draft, not dated in the future and not scheduled for later: what readers may see.
+
+        `now` is a wall time in the schedule's zone (naive, like article dates) or aware; a send_at
+        with an offset is compared with a naive `now` read in the machine's zone, as dates with an
+        offset are.
+        """
+        wall = now.replace(tzinfo=None)
+        if self.draft or self.date > wall:
+            return False
+        if self.send_at is None or self.send_at.tzinfo is None:
+            return self.send_at is None or self.send_at <= wall
+        return self.send_at <= (now if now.tzinfo is not None else now.astimezone())
+
+    def send_time(self, tz: dt.tzinfo) -> dt.datetime | None:
+        """`send_at` as an instant in `tz`; a wall time skipped by a DST change means the instant after the gap."""
+        if self.send_at is None:
+            return None
+        moment = self.send_at if self.send_at.tzinfo is not None else self.send_at.replace(tzinfo=tz)
+        return moment.astimezone(dt.UTC).astimezone(tz)
+
 
     def __getattr__(self, name: str) -> Any:
         # Templates reach unknown front-matter keys as article.<key>.
@@ -85,6 +111,31 @@ def _parse_date(value: Any, where: str) -> dt.datetime:
         except ValueError:
             pass
     raise ContentError(f"{where}: date: {value!r} is not a date; write it as YYYY-MM-DD (optionally HH:MM)")
+
+
+def _parse_send_at(value: Any, where: str) -> dt.datetime | None:
+    """YYYY-MM-DD HH:MM (in the schedule's zone), optionally with an offset (+01:00, Z)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    problem = f"{where}: send_at: {value!r}"
+    if _DATE_ONLY.fullmatch(text):
+        raise ContentError(f"{problem} has no time of day; write it as YYYY-MM-DD HH:MM, e.g. {text} 08:00")
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ContentError(
+            f"{problem} is not a date and time; write it as YYYY-MM-DD HH:MM (in [schedule] timezone), "
+            f"or with an offset: 2026-12-01 08:00+01:00"
+        ) from None
+
+
+def _excerpt(meta: dict[str, Any], body: str, where: str) -> str:
+    written = _text(meta, "excerpt", where)
+    if written:
+        return written
+    cut = MORE.search(body)
+    return body[: cut.start()].strip() if cut else ""
 
 
 def _text(meta: dict[str, Any], key: str, where: str) -> str:
@@ -137,17 +188,20 @@ def load_article(path: Path) -> Article:
     draft = meta.get("draft", False)
     if not isinstance(draft, bool):
         raise ContentError(f"{where}: draft: expected true or false, got {draft!r}")
+    body = text[match.end() :]
     return Article(
         path=path,
         slug=path.stem,
         title=title,
         date=_parse_date(meta["date"], where),
-        body=text[match.end() :],
+        body=body,
         author=_text(meta, "author", where),
         summary=_text(meta, "summary", where),
         subject=_text(meta, "subject", where),
         tags=tuple(str(t) for t in tags_raw),
         draft=draft,
+        send_at=_parse_send_at(meta.get("send_at"), where),
+        excerpt=_excerpt(meta, body, where),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         source_hash=hashlib.sha256(raw).hexdigest(),
     )
@@ -163,6 +217,20 @@ def load_articles(issues_dir: Path) -> list[Article]:
     """All articles, newest first. A broken file stops with its error (nothing silently missing)."""
     articles = [load_article(p) for p in article_paths(issues_dir)]
     return sorted(articles, key=lambda a: (a.date, a.slug), reverse=True)
+
+
+def load_articles_skipping_broken(issues_dir: Path) -> tuple[list[Article], list[ContentError]]:
+    """All readable articles (newest first) and one error per file that cannot be read.
+
+    For what a schedule sends: one work-in-progress file must not stop a digest or a scheduled issue.
+    """
+    articles, problems = [], []
+    for path in article_paths(issues_dir):
+        try:
+            articles.append(load_article(path))
+        except ContentError as exc:
+            problems.append(exc)
+    return sorted(articles, key=lambda a: (a.date, a.slug), reverse=True), problems
 
 
 def latest(articles: Sequence[Article]) -> Article:

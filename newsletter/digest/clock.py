@@ -28,6 +28,17 @@ class Clock:
         return cls(tz, fake_now.astimezone(UTC) - real)
 
 
+def utc(moment: dt.datetime) -> dt.datetime:
+    """The instant in UTC. Python compares and subtracts aware times that share a zone by their wall
+    clock, which is an hour off across a DST change: every comparison of run times goes through here."""
+    return moment.astimezone(UTC)
+
+
+def stored(naive_utc: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """A time as the state database keeps it (naive UTC), as an instant in `tz`."""
+    return naive_utc.replace(tzinfo=UTC).astimezone(tz)
+
+
 def format_both(moment: dt.datetime) -> str:
     """'Mon 2026-11-23 09:00 CET (08:00 UTC)', the form every log line uses."""
     utc = moment.astimezone(UTC)

@@ -34,7 +34,31 @@ def _normalize(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     return moment.astimezone(UTC).astimezone(tz)
 
 
-class Crontab(BaseTrigger):
+class RunTimes(BaseTrigger):
+    """A schedule of run times, from its `next_after`: listed ahead, or fired by APScheduler."""
+
+    def next_after(self, moment: dt.datetime, inclusive: bool = False) -> dt.datetime | None:
+        raise NotImplementedError
+
+    def runs(self, after: dt.datetime, count: int) -> list[dt.datetime]:
+        out: list[dt.datetime] = []
+        cursor = after
+        while len(out) < count:
+            found = self.next_after(cursor)
+            if found is None:
+                break
+            out.append(found)
+            cursor = found
+        return out
+
+    # APScheduler's trigger interface
+    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+        if previous_fire_time is not None:
+            return self.next_after(previous_fire_time)
+        return self.next_after(now, inclusive=True)
+
+
+class Crontab(RunTimes):
     """A 5-field crontab in a time zone, with crontab's meaning of days and DST rules applied.
 
     Both day fields restricted means either may match (classic cron), done with two APScheduler
@@ -42,6 +66,7 @@ class Crontab(BaseTrigger):
     """
 
     def __init__(self, cron: CronExpr, tz: dt.tzinfo) -> None:
+        self.cron = cron
         self.expr = cron.expr
         self.tz = tz
         c = cron
@@ -76,17 +101,6 @@ class Crontab(BaseTrigger):
             return _normalize(found, self.tz)
         return None  # pragma: no cover - only a pathological expression gets here
 
-    def runs(self, after: dt.datetime, count: int) -> list[dt.datetime]:
-        out: list[dt.datetime] = []
-        cursor = after
-        while len(out) < count:
-            found = self.next_after(cursor)
-            if found is None:
-                break
-            out.append(found)
-            cursor = found
-        return out
-
     def last_at_or_before(self, moment: dt.datetime) -> dt.datetime | None:
         """The latest run time not after `moment` (what a late start may still owe)."""
         for span in (dt.timedelta(hours=1), dt.timedelta(days=1), dt.timedelta(days=8), dt.timedelta(days=32),
@@ -100,12 +114,6 @@ class Crontab(BaseTrigger):
                     return found
                 found = following
         return None
-
-    # APScheduler's trigger interface
-    def get_next_fire_time(self, previous_fire_time: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
-        if previous_fire_time is not None:
-            return self.next_after(previous_fire_time)
-        return self.next_after(now, inclusive=True)
 
     def __str__(self) -> str:
         return f"crontab[{self.expr}, {self.tz}]"

@@ -1,8 +1,15 @@
-"""`newsletter schedule`: APScheduler 3.11 in the foreground, one job with a fixed id.
+"""`newsletter schedule`: APScheduler 3.11 in the foreground, two jobs with fixed ids.
 
-Missed runs are worked out from the state database (what was decided for each run time), not from
-APScheduler's memory; one job with a fixed id and `replace_existing=True`, so restarts never pile
-jobs up; misfire grace equal to `catch_up` (APScheduler's default is one second).
+- "cadence" fires at every run of `[schedule] cron` (thinned by `every`): the run's digest, or in
+  mode "each" its article;
+- "send-at" fires at the next `send_at` of a scheduled article, and every minute besides, so an
+  article written or rescheduled while the scheduler runs goes out on time.
+
+What is owed is worked out from the state database (due.py), never from APScheduler's memory: at
+start the scheduler does what `send --due` does (finish interrupted sends, catch up what came
+within catch_up, record what is too old), and a fire that comes late is decided the same way
+(`misfire_grace_time=None`, coalesced). Fixed job ids and `replace_existing=True`, so restarts never
+pile jobs up.
 """
 
 from __future__ import annotations
@@ -11,85 +18,98 @@ import asyncio
 import datetime as dt
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
-from sqlalchemy import Engine
 
 from ..bounces.scheduled import add_fetch_job
 from ..config import Config, format_duration
-from ..state.digests import record_run, run_decision
+from ..send.progress import Reporter
 from ..state.engine import engine_for
-from ..state.statuses import RunDecision
+from .cadence import Cadence, cadence_for
 from .clock import Clock, format_both
-from .cron import Crontab, ShiftedTrigger, crontab_for
-from .periods import digest_key
+from .cron import ShiftedTrigger
+from .due import Work, send_due
+from .outcome import schedule_lock
+from .plan import readable_articles
+from .scheduled import SendAtTimes, due_and_missed
 
-JOB_ID = "weekly-digest"
+CADENCE_JOB = "cadence"
+SEND_AT_JOB = "send-at"
 log = logging.getLogger("newsletter.schedule")
 
 
-class DigestJob(Protocol):
-    """What the scheduler calls (runner.DigestRunner): resume an interrupted digest, or run one."""
-
-    async def resume(self, now: dt.datetime, stop: asyncio.Event) -> None: ...
-
-    async def run(self, run_time: dt.datetime, now: dt.datetime, stop: asyncio.Event) -> None: ...
-
-
 @dataclass
-class DigestScheduler:
-    """`newsletter schedule`: APScheduler 3.11 in the foreground, one job with a fixed id.
-
-    At start it resumes an interrupted digest, then settles the latest run time it may have missed
-    while down (within catch_up: run it now; older: log and skip). `max_runs` (tests) stops after
-    that many run decisions.
-    """
+class Scheduler:
+    """`newsletter schedule`: runs until SIGTERM/SIGINT; `max_runs` (tests) stops after that many decisions."""
 
     config: Config
-    job: DigestJob
     clock: Clock
+    reporter: Reporter | None = None
     max_runs: int | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
-    runs_done: int = 0
+    decisions: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    crontab: Crontab = field(init=False)
+    _turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # this process's two jobs take turns
+    cadence: Cadence = field(init=False)
 
     def __post_init__(self) -> None:
-        self.crontab = crontab_for(self.config)
-
-    @property
-    def engine(self) -> Engine:
-        return engine_for(self.config)
+        self.cadence = cadence_for(self.config)
 
     def next_run(self) -> dt.datetime | None:
-        return self.crontab.next_after(self.clock.now())
+        return self.cadence.next_after(self.clock.now())
 
-    async def _decided(self) -> None:
-        self.runs_done += 1
-        if self.max_runs is not None and self.runs_done >= self.max_runs:
+    def _work(self) -> Work:
+        return Work(self.config, self.stop, self.reporter, say=log.info)
+
+    def _counted(self, work: Work) -> None:
+        self.decisions += work.decisions
+        if self.max_runs is not None and self.decisions >= self.max_runs:
             self.stop.set()
 
-    async def _tick(self) -> None:
-        """The APScheduler job: which run time is this, and how late are we?"""
+    async def _tracked(self, body: Callable[[], Awaitable[None]]) -> None:
+        """A job's body, known to the signal handler (a stop then says the send will pause)."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         try:
-            now = self.clock.now()
-            run_time = self.crontab.last_at_or_before(now) or now
-            late = now - run_time
-            if late > dt.timedelta(minutes=1):
-                log.info("missed the run at %s, catching up (%s late)", format_both(run_time), format_duration(late))
-            await self.job.run(run_time, now, self.stop)
-            await self._decided()
-            self._log_next()
+            await body()
         finally:
             if task is not None:
                 self._tasks.discard(task)
+
+    async def _locked(self, body: Callable[[Work], Awaitable[None]]) -> None:
+        work = self._work()
+        async with self._turn, schedule_lock(self.config, self.stop) as held:
+            if held:
+                await body(work)
+        self._counted(work)
+
+    async def _cadence_tick(self) -> None:
+        """The "cadence" job: the run that just came, decided from the state database."""
+
+        async def body(work: Work) -> None:
+            await work.resume()
+            await work.cadence(self.clock.now(), tick=True)
+
+        await self._tracked(lambda: self._locked(body))
+        self._log_next()
+
+    async def _send_at_tick(self) -> None:
+        """The "send-at" job: scheduled articles whose time came (quiet when there are none)."""
+        now = self.clock.now()
+        articles, _broken = await asyncio.to_thread(readable_articles, self.config)
+        due, missed = await asyncio.to_thread(due_and_missed, self.config, now, articles)
+        if not due and not missed:
+            return
+
+        async def body(work: Work) -> None:
+            await work.scheduled(self.clock.now())
+
+        await self._tracked(lambda: self._locked(body))
 
     def _log_next(self) -> None:
         if self.stop.is_set():
@@ -97,38 +117,15 @@ class DigestScheduler:
         upcoming = self.next_run()
         log.info("next run at %s", format_both(upcoming) if upcoming else "never (the crontab has no future date)")
 
-    async def _startup(self) -> None:
-        now = self.clock.now()
-        await self.job.resume(now, self.stop)
-        if self.stop.is_set():
-            return
-        missed = self.crontab.last_at_or_before(now)
-        if missed is None or await asyncio.to_thread(run_decision, self.engine, missed) is not None:
-            return
-        late = now - missed
-        if late <= self.config.schedule.catch_up:
-            log.info("missed the run at %s, catching up (%s late)", format_both(missed), format_duration(late))
-            await self.job.run(missed, now, self.stop)
-        else:
-            log.info(
-                "missed run too old: skipped (the run at %s is %s late; catch_up is %s)",
-                format_both(missed),
-                format_duration(late),
-                format_duration(self.config.schedule.catch_up),
-            )
-            await asyncio.to_thread(record_run, self.engine, missed, digest_key(missed), RunDecision.TOO_OLD)
-        await self._decided()
+    def _on_error(self, event: JobExecutionEvent) -> None:
+        log.error("scheduled work failed: %s", event.exception)
 
-    def _on_event(self, event: JobExecutionEvent) -> None:
-        if event.code == EVENT_JOB_MISSED:
-            run_time = event.scheduled_run_time
-            log.info(
-                "missed run too old: skipped (the run at %s; catch_up is %s)",
-                format_both(run_time.astimezone(self.config.schedule.timezone)),
-                format_duration(self.config.schedule.catch_up),
-            )
-        elif event.code == EVENT_JOB_ERROR:
-            log.error("digest run failed: %s", event.exception)
+    def _triggers(self) -> tuple[BaseTrigger, BaseTrigger]:
+        cadence: BaseTrigger = self.cadence
+        send_at: BaseTrigger = SendAtTimes(self.config)
+        if self.clock.offset:
+            cadence, send_at = ShiftedTrigger(cadence, self.clock.offset), ShiftedTrigger(send_at, self.clock.offset)
+        return cadence, send_at
 
     async def serve(self, install_signals: bool = True) -> None:
         """Run until SIGTERM/SIGINT (or `stop`); an in-flight send stops gracefully, resumable later."""
@@ -138,37 +135,41 @@ class DigestScheduler:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._signalled, sig)
         scheduler = AsyncIOScheduler(timezone=self.config.schedule.timezone, event_loop=loop)
-        trigger: BaseTrigger = self.crontab
-        if self.clock.offset:
-            trigger = ShiftedTrigger(trigger, self.clock.offset)
-        grace = max(int(self.config.schedule.catch_up.total_seconds()), 1)
-        scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
+        section = self.config.schedule
+        every = f" every {format_duration(section.every)} from {section.start}" if section.every else ""
         log.info(
-            "schedule %r in %s, catch_up %s",
-            self.crontab.expr,
-            self.config.schedule.tz_name,
-            format_duration(self.config.schedule.catch_up),
+            "schedule %r%s in %s, mode %s, catch_up %s",
+            self.cadence.crontab.expr,
+            every,
+            section.tz_name,
+            section.mode,
+            format_duration(section.catch_up),
         )
         try:
-            startup = asyncio.current_task()
-            if startup is not None:
-                self._tasks.add(startup)  # so a signal now says the send will pause
-            try:
-                await self._startup()
-            finally:
-                if startup is not None:
-                    self._tasks.discard(startup)
+
+            async def startup() -> None:
+                work = await send_due(self.config, self.clock.now(), stop=self.stop, reporter=self.reporter)
+                self._counted(work)
+
+            await self._tracked(startup)
             if not self.stop.is_set():
-                scheduler.add_job(
-                    self._tick,
-                    trigger=trigger,
-                    id=JOB_ID,
-                    name="weekly digest",
-                    replace_existing=True,
-                    coalesce=True,
-                    max_instances=1,
-                    misfire_grace_time=grace,
+                cadence, send_at = self._triggers()
+                jobs = (
+                    (CADENCE_JOB, "cadence", self._cadence_tick, cadence),
+                    (SEND_AT_JOB, "send_at", self._send_at_tick, send_at),
                 )
+                for job_id, name, func, trigger in jobs:
+                    scheduler.add_job(
+                        func,
+                        trigger=trigger,
+                        id=job_id,
+                        name=name,
+                        replace_existing=True,
+                        coalesce=True,
+                        max_instances=1,
+                        misfire_grace_time=None,
+                    )
                 add_fetch_job(scheduler, self.config)  # the bounce mailbox, every [bounces] interval
                 scheduler.start()
                 self._log_next()

@@ -28,7 +28,7 @@ from jinja2 import (
     TemplateSyntaxError,
     select_autoescape,
 )
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from premailer import Premailer
 
 from ..config import Config
@@ -38,9 +38,9 @@ from ..content.subscribers import read_columns
 from ..errors import TemplateProblem
 from .i18n import install, locale_for
 from .images import AssetLinks
-from .lint import lint
+from .lint import lint, list_send_errors
 from .personal import TABLE_KEY, Field, FieldTable, SubscriberProxy, default_filter, field_values, fill_text
-from .plaintext import Links, html_to_text
+from .plaintext import LazyText, Links
 from .theme import builtin_templates
 
 MARKDOWN_EXTENSIONS = ["extra", "smarty", "sane_lists"]
@@ -167,12 +167,19 @@ def inline_css(html: str) -> str:
 
 def _entry(article: Article, links: Links, base_url: str, assets: AssetLinks | None) -> dict[str, Any]:
     body_html = markdown_to_html(article.body)
+    if article.excerpt:
+        excerpt_html = markdown_to_html(article.excerpt)
+    else:
+        excerpt_html = f"<p>{escape(article.summary)}</p>" if article.summary else ""
     if assets is not None:  # relative images and files -> absolute <base_url>/assets/ URLs, sized
         body_html = assets.rewrite(body_html, article.path.parent)
+        excerpt_html = assets.rewrite(excerpt_html, article.path.parent)
     return {
         "article": article,
         "html": Markup(body_html),
-        "text": html_to_text(body_html, links),
+        "text": LazyText(body_html, links),  # its links are numbered where the text part shows it
+        "excerpt_html": Markup(excerpt_html),  # the `excerpt` or the text before <!-- more -->, else the summary
+        "excerpt_text": LazyText(excerpt_html, links),
         "summary_text": article.summary,
         "url": f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else "",
     }
@@ -231,6 +238,7 @@ def render_issue(
         marker=table.marker,
     )
     rendered.warnings.extend(lint(rendered))
+    rendered.warnings.extend(list_send_errors(issue, config.newsletter.base_url))
     return rendered
 
 

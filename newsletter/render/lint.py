@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..content.issue import Issue
     from .issue import RenderedIssue
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -72,3 +73,17 @@ def lint(rendered: RenderedIssue) -> list[str]:
             f"or set 'subject:'"
         )
     return list(dict.fromkeys(warnings))
+
+
+def list_send_errors(issue: Issue, base_url: str) -> list[str]:
+    """Problems that make an issue unfit for the list: a list send refuses it; the preview shows it.
+
+    A digest shows titles and summaries: without base_url its entries link to nothing, and the reader
+    has no way to the rest of the article.
+    """
+    if issue.kind == "digest" and issue.articles and not base_url:
+        return [
+            "digest entries have nothing to link to; set base_url ([newsletter] base_url: where `newsletter serve` "
+            "publishes the articles); until then the digest cannot go to the list"
+        ]
+    return []

@@ -10,6 +10,8 @@ import textwrap
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from markupsafe import escape
+
 WIDTH = 72
 _BLOCKS = {
     "p",
@@ -269,3 +271,29 @@ def html_to_text(html: str, links: Links | None = None, width: int = WIDTH) -> s
     writer.feed(html)
     writer.close()
     return writer.result()
+
+
+class LazyText:
+    """The text of an HTML fragment, made when a template first prints it.
+
+    So the text part numbers its links in the order they appear in it, and a fragment the template
+    leaves out (a digest entry's full text when it shows summaries) numbers none: the `Links:` list
+    holds only links whose numbers the reader can find above it.
+    """
+
+    def __init__(self, html: str, links: Links) -> None:
+        self.html = html
+        self.links = links
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = html_to_text(self.html, self.links)
+        return self._text
+
+    def __bool__(self) -> bool:
+        return bool(self.html.strip())
+
+    def __html__(self) -> str:
+        """Printed by an HTML template: the text, escaped, numbering nothing in the text part's list."""
+        return str(escape(html_to_text(self.html, Links())))

@@ -16,6 +16,7 @@ from ..config import Config
 from ..content.issue import Issue
 from ..content.subscribers import ListReport, iter_subscribers
 from ..errors import AlreadySent, NewsletterError
+from ..render.lint import list_send_errors
 from ..render.unsubscribe import require_secret_for_list
 from ..state import campaigns, deliveries
 from ..state.campaigns import CampaignRow
@@ -61,6 +62,8 @@ def check_sendable(config: Config, issue: Issue) -> None:
             f"{where}: is a draft (draft: true); remove that line to send it to the list, "
             f"or use `newsletter send-test` to try it"
         )
+    for problem in list_send_errors(issue, config.newsletter.base_url):
+        raise NewsletterError(problem)
     require_secret_for_list(config)
     verp_for(config)  # a bounce address needs the secret its tokens are signed with
 

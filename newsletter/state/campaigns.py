@@ -110,6 +110,12 @@ def is_finished(engine: Engine, key: str) -> bool:
         return bool(conn.execute(stmt).scalar())
 
 
+def started_keys(engine: Engine) -> set[str]:
+    """Every issue key that has a campaign (any version, any status): what has gone out, or began to."""
+    with engine.connect() as conn:
+        return set(conn.execute(select(campaigns.c.key).distinct()).scalars())
+
+
 def create_campaign(engine: Engine, key: str, content_hash: str, round_: int, subject: str, title: str) -> CampaignRow:
     now = utcnow()
     with engine.begin() as conn:

@@ -2,7 +2,8 @@
 
 A digest's articles are frozen (status pending, with their slugs) before its campaign starts and the
 record becomes sent when the campaign finishes; a crash in between leaves a pending record that the
-next run resumes with exactly those articles.
+next run resumes with exactly those articles. In [schedule] mode "each" a run's article is frozen
+the same way, as the run's decision `sending` with the article's slug as its key.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from .engine import insert, utcnow
 from .schema import campaigns, digest_articles, digests, schedule_runs
@@ -30,6 +31,7 @@ class DigestRecord:
     until: dt.datetime
     status: DigestStatus
     slugs: tuple[str, ...]
+    run_time: dt.datetime | None = None  # naive UTC; None for a digest sent by hand before 0.2
 
 
 def _records(engine: Engine, where: Any = None) -> list[DigestRecord]:
@@ -43,11 +45,24 @@ def _records(engine: Engine, where: Any = None) -> list[DigestRecord]:
             select(digest_articles.c.digest_key, digest_articles.c.slug).order_by(digest_articles.c.position)
         ):
             slugs.setdefault(key, []).append(slug)
-    return [DigestRecord(r.key, r.since, r.until, DigestStatus(r.status), tuple(slugs.get(r.key, ()))) for r in rows]
+    return [
+        DigestRecord(r.key, r.since, r.until, DigestStatus(r.status), tuple(slugs.get(r.key, ())), r.run_time)
+        for r in rows
+    ]
 
 
 def record_for(engine: Engine, key: str) -> DigestRecord | None:
     found = _records(engine, digests.c.key == key)
+    return found[0] if found else None
+
+
+def covering_record(engine: Engine, run_time: dt.datetime, own_key: str, legacy_key: str) -> DigestRecord | None:
+    """Another digest that already stands for this run: one frozen at or after the run time (its window
+    took the run's articles), or one under the ISO-week key earlier releases gave the run's week."""
+    found = _records(
+        engine,
+        or_(digests.c.key == legacy_key, (digests.c.key != own_key) & (digests.c.until >= naive_utc(run_time))),
+    )
     return found[0] if found else None
 
 
@@ -118,12 +133,39 @@ def record_run(engine: Engine, run_time: dt.datetime, digest_key: str, decision:
         conn.execute(stmt.on_conflict_do_nothing(index_elements=["run_time"]))
 
 
+def settle_run(engine: Engine, run_time: dt.datetime, decision: RunDecision) -> None:
+    """A run decided `sending` (its article frozen) gets its final decision."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(schedule_runs).where(schedule_runs.c.run_time == naive_utc(run_time)).values(decision=decision)
+        )
+
+
 def run_decision(engine: Engine, run_time: dt.datetime) -> RunDecision | None:
+    found = run_record(engine, run_time)
+    return found[1] if found else None
+
+
+def run_record(engine: Engine, run_time: dt.datetime) -> tuple[str, RunDecision] | None:
+    """(the run's campaign key, its decision), or None while nothing was decided for it."""
     with engine.connect() as conn:
-        found = conn.execute(
-            select(schedule_runs.c.decision).where(schedule_runs.c.run_time == naive_utc(run_time))
-        ).scalar()
-    return RunDecision(found) if found else None
+        row = conn.execute(
+            select(schedule_runs.c.digest_key, schedule_runs.c.decision).where(
+                schedule_runs.c.run_time == naive_utc(run_time)
+            )
+        ).first()
+    return (row.digest_key, RunDecision(row.decision)) if row else None
+
+
+def runs_decided(engine: Engine, decision: RunDecision) -> list[tuple[dt.datetime, str]]:
+    """(run time as naive UTC, campaign key) of the runs with this decision, oldest first."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(schedule_runs.c.run_time, schedule_runs.c.digest_key)
+            .where(schedule_runs.c.decision == decision)
+            .order_by(schedule_runs.c.run_time)
+        )
+        return [(r.run_time, r.digest_key) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,17 @@ schedule_runs = Table(
     "schedule_runs",
     metadata,
     Column("run_time", DateTime, primary_key=True),  # the scheduled time (not when it ran)
-    Column("digest_key", String, nullable=False),
+    Column("digest_key", String, nullable=False),  # the run's campaign key: its digest, or ("each") an article
+    Column("decision", String, nullable=False),  # statuses.RunDecision
+    Column("decided_at", DateTime, nullable=False),
+)
+
+# What the scheduler decided for an article's own send_at (sent, already sent, missed by more than catch_up).
+scheduled_sends = Table(
+    "scheduled_sends",
+    metadata,
+    Column("slug", String, primary_key=True),
+    Column("send_at", DateTime, primary_key=True),  # the article's send_at when decided: a new one is a new send
     Column("decision", String, nullable=False),  # statuses.RunDecision
     Column("decided_at", DateTime, nullable=False),
 )

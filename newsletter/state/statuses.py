@@ -35,6 +35,7 @@ class DigestStatus(StrEnum):
 class RunDecision(StrEnum):
     """What was decided for one scheduled run time (recorded so a restart neither repeats nor re-logs it)."""
 
+    SENDING = "sending"  # an article chosen for this run ([schedule] mode = "each"), its campaign not done
     SENT = "sent"
     EMPTY = "empty"
     ALREADY_SENT = "already-sent"

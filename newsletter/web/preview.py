@@ -94,7 +94,7 @@ class PreviewApp:
         """A fresh Issue for a send: the article file as it is now, or the next digest."""
         config = self.previewer.config
         if key == DIGEST_KEY:
-            issue: Issue | None = next_digest(config, dt.datetime.now())
+            issue: Issue | None = next_digest(config, dt.datetime.now(config.schedule.timezone))
             if issue is None:
                 raise NewsletterError("no digest to send: no articles in the digest window")
             return issue

@@ -12,7 +12,7 @@ import email
 import email.policy
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from ..config import Config, load_config
 from ..content.articles import Article, article_paths, resolve_article
 from ..content.issue import Issue, issue_for
 from ..content.subscribers import sample_subscriber
-from ..digest.plan import next_digest
+from ..digest.plan import issue_for_digest, next_digest_plan
 from ..errors import ConfigError, NewsletterError
 from ..render.issue import render_issue, template_files
 from ..render.lint import GMAIL_CLIP_BYTES
@@ -195,13 +195,17 @@ class Previewer:
 
     # -- digest ---------------------------------------------------------------------------
     def digest(self, now: dt.datetime | None = None) -> Preview | None:
-        """The next digest, when it has articles to send."""
+        """The next digest (the one `newsletter digest` shows), when it has articles to send; its
+        warnings include the files left out of it and what would stop it from going to the list."""
         try:
             config = self.config
-            issue = next_digest(config, now or dt.datetime.now())
-            if issue is None:
+            if config.schedule.mode != "digest":
                 return None
-            return preview_of(config, issue)
+            plan = next_digest_plan(config, now or dt.datetime.now(config.schedule.timezone))
+            if plan is None:
+                return None
+            preview = preview_of(config, issue_for_digest(config, plan))
+            return replace(preview, warnings=[*plan.skipped, *preview.warnings])
         except NewsletterError as exc:
             return Preview(key="digest", title="Next digest", error=str(exc))
         except Exception as exc:  # the state database (locked, unreadable) must not take the index down
