@@ -13,6 +13,7 @@ import click
 from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
+from ..content.names import normalize_tag
 from ..digest.clock import format_both
 from ..digest.cron import crontab_for
 from ..digest.plan import due_run, next_digest
@@ -33,9 +34,16 @@ from .schedule_cmds import make_clock
 INTERRUPTED_EXIT = 130
 
 
-def choose_issue(config: Config, spec: str) -> Issue:
-    """ISSUE on the command line -> the Issue to send."""
-    return issue_for(resolve_article(spec, config.path("issues")))
+def choose_issue(config: Config, spec: str, tags: tuple[str, ...] = ()) -> Issue:
+    """ISSUE on the command line -> the Issue to send; `tags` (--tag) replace the front matter's audience."""
+    clean = []
+    for tag in tags:
+        try:
+            clean.append(normalize_tag(tag))
+        except ValueError as exc:
+            raise NewsletterError(f"--tag: {exc}") from None
+    audience = tuple(dict.fromkeys(t for t in clean if t)) or None
+    return issue_for(resolve_article(spec, config.path("issues")), audience)
 
 
 def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
@@ -62,6 +70,8 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
         return on_edit
     recipients = f"{plan.recipients:,}" if plan.recipients is not None else "?"
     details = []
+    if plan.received_elsewhere:
+        details.append(f"{plan.received_elsewhere:,} got it in another send")
     if plan.suppressed:
         details.append(f"{plan.suppressed:,} suppressed")
     if plan.resuming:
@@ -70,11 +80,12 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
         details.append(f"minus up to {plan.earlier_sent:,} who got the earlier version")
     click.echo(f"title:      {issue.title}")
     click.echo(f"subject:    {issue.subject}")
+    click.echo(f"audience:   {plan.audience}")
     click.echo(f"recipients: {recipients}" + (f" ({', '.join(details)})" if details else ""))
     click.echo(f"backend:    {plan.backend}")
     if plan.list_report is not None and plan.list_report.invalid:
         click.echo(f"list:       {plan.list_report.skipped_message()}")
-    click.confirm(f"Send {issue.key} now?", abort=True)
+    click.confirm(f"Send {issue.campaign_key} now?", abort=True)
     return on_edit
 
 
@@ -174,6 +185,9 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Render every message and count; deliver nothing, record nothing.")
 @click.option("--resend", is_flag=True, help="Send a finished campaign to the whole list again.")
+@click.option(
+    "--tag", "tags", multiple=True, help="Only subscribers with this tag (repeatable: any of them); its own campaign."
+)
 @click.option("--now", "now_text", hidden=True, default=None)
 @pass_state
 def send(
@@ -184,24 +198,29 @@ def send(
     yes: bool,
     dry_run: bool,
     resend: bool,
+    tags: tuple[str, ...],
     now_text: str | None,
 ) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
-    ISSUE is a path, a slug or `latest`; or --digest for the weekly digest.
+    ISSUE is a path, a slug or `latest`; or --digest for the weekly digest. With --tag (or front
+    matter `audience: [tag, ...]`) only subscribers with any of those tags; nobody gets an issue
+    twice, whichever audiences it is sent to.
     """
     config = state.config
     warn_about_setup(config)
     if as_digest:
-        if issue is not None or resend:
-            raise NewsletterError("--digest sends the digest of the period: give no ISSUE and no --resend")
+        if issue is not None or resend or tags:
+            raise NewsletterError(
+                "--digest sends the digest of the period to everyone: give no ISSUE, --resend or --tag"
+            )
         send_digest_now(config, yes=yes, if_due=if_due, dry_run=dry_run, now_text=now_text)
         return
     if if_due:
         raise NewsletterError("--if-due goes with --digest (newsletter send --digest --if-due --yes)")
     if issue is None:
         raise NewsletterError("send needs ISSUE (a path, a slug or `latest`) or --digest")
-    chosen = choose_issue(config, issue)
+    chosen = choose_issue(config, issue, tags)
     on_edit: EditChoice = "remaining"
     if not dry_run:
         plan = plan_campaign(config, chosen, resend=resend, count=not yes)
@@ -226,7 +245,8 @@ def status(state: State, issue: str | None) -> None:
     key = None
     if issue is not None:
         key = issue if campaigns.campaigns_for(db, issue) else choose_issue(config, issue).key
-    rows = campaigns.campaigns_for(db, key)
+    # An issue's campaigns include its sends to other audiences (<slug>@<tags>).
+    rows = [c for c in campaigns.campaigns_for(db) if key is None or c.key == key or c.key.startswith(f"{key}@")]
     if not rows:
         click.echo(f"no campaign for {key} yet" if key else "no campaigns yet")
         return
@@ -249,7 +269,7 @@ def status(state: State, issue: str | None) -> None:
             f"{c.key} [{c.content_hash}]{round_}: {c.status}; {parts} of {total:,}; "
             f"{c.runs} run(s), last {c.updated_at:%Y-%m-%d %H:%M} UTC"
         )
-        holder = Lock(db, lock_name(c.key)).holder()
+        holder = Lock(db, lock_name(c.key.split("@")[0])).holder()
         if holder and c.status == CampaignStatus.SENDING:
             click.echo(f"  being sent now by pid {holder.pid} on {holder.host}")
         for email, state_, reply in deliveries.last_errors(db, c.id, 5 if key else 2):

@@ -12,6 +12,7 @@ from .sections import (
     PreviewSection,
     ScheduleSection,
     ServeSection,
+    SignupSection,
     SmtpSection,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "PreviewSection",
     "ScheduleSection",
     "ServeSection",
+    "SignupSection",
     "SmtpSection",
     "SubjectTemplate",
     "format_duration",

@@ -26,6 +26,7 @@ def validate(config: Config, where: str, *, state_from_file: bool) -> None:
     if not 0 < smtp.max_failure_ratio <= 1:
         raise ConfigError(f"{where}: [smtp] max_failure_ratio: must be above 0 and at most 1")
     _schedule(config, where)
+    _signup(config, where)
 
 
 def _newsletter(config: Config, where: str) -> None:
@@ -85,3 +86,12 @@ def _schedule(config: Config, where: str) -> None:
         section.subject.render(newsletter=config.newsletter, week=48, year=2026, period="2026-W48", articles=())
     except (TemplateError, SecurityError) as exc:
         raise ConfigError(f"{where}: [schedule] subject: {exc}; the template may use {SUBJECT_VARIABLES}") from None
+
+
+def _signup(config: Config, where: str) -> None:
+    signup = config.signup
+    for key in ("confirm_expiry", "mail_interval", "rate_window"):
+        if getattr(signup, key) <= dt.timedelta(0):
+            raise ConfigError(f"{where}: [signup] {key}: must be more than 0, e.g. 1h or 7d")
+    if signup.rate_limit < 0:
+        raise ConfigError(f"{where}: [signup] rate_limit: must be 0 (unlimited) or more")

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 
 from ..config import Config
 from ..content.issue import Issue
-from ..content.listsync import SyncResult
 from ..errors import CampaignStopped
 from ..render.issue import render_issue
 from ..render.mime import MessageFactory
@@ -84,15 +83,16 @@ async def run_campaign(
     # Renewed in the background: a big list takes a while to import, and the lock must stay fresh.
     lock.keep_renewed(on_lost=lost)
     try:
+        # The list first (the CSV synced in), and the audience's tags checked before any campaign exists.
+        synced = await asyncio.to_thread(sync_list, config, engine)
+        check_audience(engine, issue)
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)
         run_started = utcnow()
         run_no = campaigns.begin_run(engine, campaign.id)
 
-        def import_list() -> SyncResult:
-            synced = sync_list(config, engine)
-            check_audience(engine, issue)
+        def import_list() -> None:
             audience.add_deliveries(engine, campaign.id, run_no, issue.audience)
             deliveries.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
             if on_edit == "remaining" and not resend:
@@ -101,9 +101,8 @@ async def run_campaign(
                 audience.skip_received_in(engine, campaign.id, other_sends(engine, issue))
             for old in earlier:
                 campaigns.set_status(engine, old.id, CampaignStatus.SUPERSEDED)
-            return synced
 
-        synced = await asyncio.to_thread(import_list)
+        await asyncio.to_thread(import_list)
         report = synced.report
         counts = deliveries.status_counts(engine, campaign.id)
         result = CampaignResult(

@@ -31,6 +31,7 @@ from ..render.unsubscribe import read_token
 from ..state.engine import engine_for, ping
 from ..state.statuses import SuppressionReason
 from ..state.suppressions import reason_for, suppress, unsuppress
+from .signup import signup_routes
 
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # Values the web archive fills in where an email has the subscriber's: nothing personal.
@@ -223,6 +224,7 @@ class PublicSite:
                 Route("/resubscribe/{token}", self.resubscribe, methods=["POST"]),
                 Route("/archive", self.archive_index, methods=["GET"]),
                 Route("/archive/{slug}", self.archive, methods=["GET"]),
+                *signup_routes(self.config, self.engine),
             ]
         )
 

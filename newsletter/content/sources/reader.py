@@ -188,8 +188,8 @@ class ExportFile:
                             fields.setdefault(field_key(key), text)
             elif role == "tags":
                 tags += split_tags(value, self.format.tag_separator)
-            elif role == "consent_at":
-                consent_at = consent_at or parse_when(value)
+            elif role == "consent_at":  # the last one given wins: Mailchimp's CONFIRM_TIME over OPTIN_TIME
+                consent_at = parse_when(value) or consent_at
             elif role != "drop":
                 values.setdefault(role, value)
         email = values.get("email", "")
