@@ -162,7 +162,7 @@ def test_suppression_and_erasure_win_over_an_import(cli_empty: Cli) -> None:
     suppress(engine, "ada@example.com", "complained", "feedback loop")
     assert cli("subscribers", "remove", "grace@example.org").exit_code == 0
     code, out = run(cli, copy(cli, "mailchimp_subscribed_members.csv"))
-    assert out[-1].endswith("0 added, 0 updated, 2 suppressed, 2 skipped (0 already as in the file)")
+    assert code == 0 and out[-1].endswith("0 added, 0 updated, 2 suppressed, 2 skipped (0 already as in the file)")
     assert statuses(cli) == {}
     assert reason_for(engine, "ada@example.com") == "complained"
 
