@@ -40,7 +40,7 @@ def test_a_database_written_by_release_0_1_0_is_upgraded_in_place_with_one_line(
     before = {t: _rows(state, f"SELECT * FROM {t} ORDER BY 1") for t in ("campaigns", "deliveries", "suppressions")}
     result = cli("status")
     assert result.exit_code == 0, result.output
-    assert result.stderr == "newsletter: upgraded the state database newsletter.db (schema 0001 -> 0002)\n"
+    assert result.stderr == f"newsletter: upgraded the state database newsletter.db (schema 0001 -> {HEAD})\n"
     assert "2026-11-23-welcome [d7b224001944fc46]: finished; 4 sent of 4" in result.stdout
     assert "digest-2026-W48 [9ccd150a362a1807]: finished; 3 sent, 1 skipped of 4" in result.stdout
     after = {t: _rows(state, f"SELECT * FROM {t} ORDER BY 1") for t in before}
@@ -58,7 +58,7 @@ def test_db_upgrade_command(cli: Cli, folder: Path) -> None:
     shutil.copyfile(LEGACY, folder / "newsletter.db")
     result = cli("db", "upgrade")
     assert result.exit_code == 0
-    assert "upgraded the state database newsletter.db (schema 0001 -> 0002)" in result.stderr
+    assert f"upgraded the state database newsletter.db (schema 0001 -> {HEAD})" in result.stderr
     assert result.stdout == f"newsletter.db: schema is current ({HEAD})\n"
     dispose_all()
     assert cli("db", "upgrade").stderr == ""

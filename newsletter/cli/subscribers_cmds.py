@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TextIO
 
 import click
+from sqlalchemy import Engine
 
 from ..config import Config
 from ..content.addresses import normalize_address
+from ..content.listsync import sync_csv
 from ..content.names import normalize_tag
 from ..content.subscribers import ListReport, iter_rows
 from ..errors import NewsletterError
@@ -38,6 +40,15 @@ def report_problems(report: ListReport) -> None:
         click.echo(report.format(problem))
     if report.not_shown > 0:
         click.echo(f"{report.path}: ... and {report.not_shown:,} more problems not shown")
+
+
+def list_engine(config: Config) -> Engine:
+    """The state database with the CSV synced in first, so the commands see what a send would."""
+    db = engine(config)
+    synced = sync_csv(config, db)
+    if synced.report.invalid:
+        warn(synced.report.skipped_message())
+    return db
 
 
 def tag_option(value: str) -> str:
@@ -86,7 +97,7 @@ def check(state: State) -> None:
 @pass_state
 def list_cmd(state: State, wanted: str | None, tags: list[str], source: str | None) -> None:
     """Every subscriber: email, name, effective status, source, tags and consent record (tab-separated)."""
-    for row in iter_subscribers(engine(state.config), status=wanted, tags=tags):
+    for row in iter_subscribers(list_engine(state.config), status=wanted, tags=tags):
         if source is None or row.source == source:
             click.echo("\t".join([row.email, row.name, row.effective, row.source, ";".join(row.tags), row.consent]))
 
@@ -96,7 +107,7 @@ def list_cmd(state: State, wanted: str | None, tags: list[str], source: str | No
 def stats(state: State) -> None:
     """Counts by effective status, by source and by tag; the suppression list by reason."""
     config = state.config
-    db = engine(config)
+    db = list_engine(config)
     by_status = count_by(db, "effective")
     click.echo(f"subscribers ({config.state_shown}): {sum(by_status.values()):,}")
     for status in STATUSES:
@@ -122,7 +133,7 @@ def stats(state: State) -> None:
 def unsubscribe(state: State, email: str, reason: str) -> None:
     """Add EMAIL to the suppression list: no send will reach it, whatever any source says."""
     address = normalize_address(email, "EMAIL")
-    db = engine(state.config)
+    db = list_engine(state.config)
     existing = reason_for(db, address)
     if existing:
         click.echo(f"{address} is already suppressed ({existing}); nothing changed")
@@ -141,7 +152,7 @@ def unsubscribe(state: State, email: str, reason: str) -> None:
 def resubscribe(state: State, email: str) -> None:
     """Remove EMAIL from the suppression list (or lift its erasure); its own status still applies."""
     address = normalize_address(email, "EMAIL")
-    db = engine(state.config)
+    db = list_engine(state.config)
     lifted = lift_erasure(db, address) if is_erased(db, address) else False
     if unsuppress(db, address) or lifted:
         click.echo(f"{address}: removed from the suppression list")
@@ -156,7 +167,7 @@ def resubscribe(state: State, email: str) -> None:
 
 
 def _export(config: Config, out: TextIO) -> int:
-    db = engine(config)
+    db = list_engine(config)
     custom = [name for name in field_names(db) if name not in EXPORT_COLUMNS]
     writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS + custom, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()

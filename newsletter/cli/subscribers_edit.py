@@ -15,8 +15,8 @@ from ..errors import NewsletterError
 from ..state.erasure import erase, is_erased
 from ..state.subscribers import add_by_operator, find, set_tag
 from ..state.suppressions import reason_for
-from . import State, engine, pass_state
-from .subscribers_cmds import report_problems, subscribers, tag_option
+from . import State, engine, pass_state, warn
+from .subscribers_cmds import list_engine, report_problems, subscribers, tag_option
 
 _CONTROL = {chr(c) for c in range(32)} | {"\x7f"}
 
@@ -45,7 +45,7 @@ def add(state: State, email: str, name: str | None, first_name: str | None, tags
     if name is not None and first_name is None:
         first_name = first_name_of(name)
     clean_tags = [tag_option(t) for t in tags]
-    db = engine(state.config)
+    db = list_engine(state.config)
     reason = reason_for(db, address)
     if reason is not None or is_erased(db, address):
         why = f"suppressed ({reason})" if reason else "erased (subscribers remove)"
@@ -73,7 +73,7 @@ def remove(state: State, email: str) -> None:
     """Erase EMAIL: its subscriber row, tags, consent record and suppression are deleted, and its past
     delivery rows anonymized. A one-way hash is kept, so no later import or CSV sync can bring it back."""
     address = normalize_address(email, "EMAIL")
-    found = erase(engine(state.config), address)
+    found = erase(list_engine(state.config), address)
     kept = "a one-way hash is kept so no import or CSV brings it back"
     if found:
         click.echo(f"{address}: erased (personal data deleted; {kept})")
@@ -87,11 +87,18 @@ def remove(state: State, email: str) -> None:
 def _tag(state: State, email: str, tag: str, present: bool) -> None:
     address = normalize_address(email, "EMAIL")
     clean = tag_option(tag)
-    changed = set_tag(engine(state.config), address, clean, present)
+    db = list_engine(state.config)
+    changed = set_tag(db, address, clean, present)
     if changed is None:
         raise NewsletterError(f"{address} is not on the list; add it first (newsletter subscribers add {address})")
     verb = "tagged" if present else "untagged"
     click.echo(f"{address}: {verb} {clean}" if changed else f"{address}: nothing changed ({verb} {clean} already)")
+    row = find(db, address)
+    if changed and row is not None and row.source == "csv" and "tags" in row.fields:
+        warn(
+            f"{state.config.path('subscribers')}:{row.line}: the file's tags column sets this subscriber's tags at "
+            f"every sync; change the tags there"
+        )
 
 
 @subscribers.command()

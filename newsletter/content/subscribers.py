@@ -237,11 +237,17 @@ def read_columns(path: Path) -> list[str]:
         return []
 
 
+def _has_state(config: Config) -> bool:
+    """Whether there is a state database to read (rendering or a test send never creates one)."""
+    return config.state_is_url or config.path("state").exists()
+
+
 def list_columns(config: Config) -> list[str]:
     """Every subscriber field templates may use: the CSV's columns and the custom fields in the database."""
     columns = read_columns(config.path("subscribers"))
-    with contextlib.suppress(StateError):  # the database is down: the CSV's columns still render
-        columns += field_names(engine_for(config))
+    if _has_state(config):
+        with contextlib.suppress(StateError):  # the database is down: the CSV's columns still render
+            columns += field_names(engine_for(config))
     return list(dict.fromkeys(columns))
 
 
@@ -255,7 +261,7 @@ def sample_subscriber(config: Config) -> Subscriber:
         first = next(iter_subscribers(config.path("subscribers")), None)
     except NewsletterError:
         first = None
-    if first is None:
+    if first is None and _has_state(config):
         try:
             row = first_active(engine_for(config))
         except StateError:

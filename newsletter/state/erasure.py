@@ -45,7 +45,7 @@ def erase(engine: Engine, email: str) -> bool:
         removed += conn.execute(
             update(deliveries)
             .where(deliveries.c.email_key == key)
-            .values(email=anonymous, email_key=anonymous, name="", fields="{}")
+            .values(email=anonymous, email_key=anonymous, name="", fields="{}", last_reply="")
         ).rowcount
         conn.execute(
             insert(engine, erasures)

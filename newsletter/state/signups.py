@@ -59,8 +59,9 @@ def record_pending(engine: Engine, email: str, name: str, first_name: str, clien
         created_at=now,
         updated_at=now,
     )
+    stmt = stmt.on_conflict_do_nothing(index_elements=["email_key"]).returning(subscribers.c.id)
     with engine.begin() as conn:
-        return conn.execute(stmt.on_conflict_do_nothing(index_elements=["email_key"])).rowcount > 0
+        return conn.execute(stmt).first() is not None
 
 
 def confirm(

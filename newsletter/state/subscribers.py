@@ -218,7 +218,8 @@ def _add_tags(engine: Engine, conn: Any, ident: int, tags: Sequence[str]) -> int
     added = 0
     for tag in dict.fromkeys(tags):
         stmt = insert(engine, subscriber_tags).values(subscriber_id=ident, tag=tag).on_conflict_do_nothing()
-        added += conn.execute(stmt).rowcount
+        # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... ON CONFLICT DO NOTHING.
+        added += len(conn.execute(stmt.returning(subscriber_tags.c.tag)).all())
     return added
 
 
