@@ -6,6 +6,8 @@
                                     # also (b) of another checkout, interleaved: before/after in one run
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
+    python bench/send.py --from-db  # (b) with the list already in the state database (imported
+                                    # before the timed run) and no CSV: a send from signups/imports
 
 The sink is Postfix's smtp-sink when installed (apt-get install postfix), else an aiosmtpd sink
 in its own process (bench/sink.py), so the sink never shares the client's core. It prints:
@@ -53,6 +55,7 @@ ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWS
 EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
+FROM_DB: list[bool] = []  # (b) sends from a list imported beforehand, with no CSV to sync
 
 
 def fresh_state(folder: Path) -> dict[str, str]:
@@ -176,11 +179,23 @@ def newsletter_send(sink: Sink, folder: Path, count: int, tree: Path = REPO) -> 
     `tree`: the checkout whose package runs (another one for a before/after comparison).
     """
     state = fresh_state(folder)  # a fresh campaign each time
+    env = {**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())}
+    if FROM_DB:  # the list into the database first (not timed); the send then has no CSV to read
+        env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "no-such-list.csv"
+        imported = subprocess.run(
+            [sys.executable, "-m", "newsletter", "subscribers", "import", "subscribers.csv"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if imported.returncode != 0 or f"{count:,} added" not in imported.stdout:
+            raise SystemExit(f"newsletter subscribers import failed: {imported.stdout}{imported.stderr}")
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", ARTICLE, "--yes"],
         cwd=folder,
-        env={**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -227,7 +242,12 @@ def main() -> None:
         "--postgres", metavar="URL", help="run (b) on PostgreSQL: a server the bench may create databases on"
     )
     parser.add_argument("--against", metavar="DIR", type=Path, help="also run (b) from another checkout, interleaved")
+    parser.add_argument(
+        "--from-db", action="store_true", help="(b) sends from a list imported into the state database beforehand"
+    )
     args = parser.parse_args()
+    if args.from_db:
+        FROM_DB.append(True)
     if args.postgres:
         POSTGRES.append(args.postgres)
     if args.one_click:
@@ -242,7 +262,8 @@ def main() -> None:
             print(
                 f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections"
                 + ("; one-click unsubscribe URLs" if args.one_click else "")
-                + ("; state on PostgreSQL" if args.postgres else "; state in SQLite"),
+                + ("; state on PostgreSQL" if args.postgres else "; state in SQLite")
+                + ("; list imported into the database beforehand, no CSV" if args.from_db else ""),
                 flush=True,
             )
             # The machine may be shared: (a) and (b) alternate, and each keeps its best run.

@@ -92,9 +92,9 @@ class ListWriter:
         self.suppressed = suppressed_addresses(engine)
         self.erased = erased_hashes(engine)
         self.queue: list[Incoming] = []
+        self.suppressions: list[tuple[str, str, str, Any]] = []
         self.known_fields: set[str] = set()
         self.raw: Any = engine.raw_connection()
-        self.sql = {name: dbapi_sql(engine, text) for name, text in (("insert", _INSERT), ("update", _UPDATE))}
 
     # --- the caller's side ---------------------------------------------------------------------
 
@@ -116,10 +116,10 @@ class ListWriter:
         """A source says this address left (unsubscribed, cleaned, disabled...): it must never be mailed."""
         key = email.lower()
         self.counts.suppressed += 1
-        if key in self.suppressed:
-            return
-        self.suppressed.add(key)
-        self._execute(_SUPPRESS, [(key, str(reason), detail[:300], self.stamp)])
+        if key not in self.suppressed:  # (an address already suppressed keeps its first reason)
+            self.suppressions.append((key, str(reason), detail[:300], self.stamp))
+            if len(self.suppressions) >= self.batch:
+                self.flush()
 
     def remove_unseen(self, seen: Callable[[str], bool], page: int = 5000) -> None:
         """The CSV sync's last step: its own rows whose address is no longer in the file are deleted.
@@ -164,10 +164,13 @@ class ListWriter:
 
     def flush(self) -> None:
         batch, self.queue = self.queue, []
-        if not batch:
+        suppressions, self.suppressions = self.suppressions, []
+        if not batch and not suppressions:
             return
         try:
-            self._write(batch)
+            self._execute(_SUPPRESS, suppressions)
+            if batch:
+                self._write(batch)
         except BaseException:
             self.raw.rollback()
             raise

@@ -87,6 +87,11 @@ class ExportFile:
             self.columns = header(path, self.reader, report, "with an email column")
             self.format = self._format(format_name, mapping)
             self.plan = self._plan(mapping)
+            # Per row, custom fields are copied as they are; the other roles need a look (dropped: neither).
+            self.custom = [(i, role[6:]) for i, role in enumerate(self.plan) if role.startswith("field:")]
+            self.roles = [
+                (i, role, self.columns[i]) for i, role in enumerate(self.plan) if role != "drop" and ":" not in role
+            ]
         except BaseException:
             self.fh.close()
             raise
@@ -165,15 +170,12 @@ class ExportFile:
     def _row(self, line: int, row: list[str], file_verdict: Verdict | None, checker: AddressChecker) -> ImportRow | str:
         """The row as an ImportRow, or what is wrong with it."""
         values: dict[str, str] = {}
-        fields: dict[str, str] = {}
+        fields = {key: value for index, key in self.custom if (value := row[index].strip())}
         consent_at: dt.datetime | None = None
         tags: list[str] = []
-        for role, column, raw in zip(self.plan, self.columns, row, strict=True):
-            value = raw.strip()
-            if role.startswith("field:"):
-                if value:
-                    fields[role[6:]] = value
-            elif role == "attributes":
+        for index, role, column in self.roles:
+            value = row[index].strip()
+            if role == "attributes":
                 if value:
                     try:
                         attributes = json.loads(value)
@@ -190,7 +192,7 @@ class ExportFile:
                 tags += split_tags(value, self.format.tag_separator)
             elif role == "consent_at":  # the last one given wins: Mailchimp's CONFIRM_TIME over OPTIN_TIME
                 consent_at = parse_when(value) or consent_at
-            elif role != "drop":
+            else:
                 values.setdefault(role, value)
         email = values.get("email", "")
         if not email:
