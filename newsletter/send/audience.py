@@ -15,6 +15,7 @@ from ..content.issue import Issue, audience_of
 from ..content.listsync import SyncResult, sync_csv
 from ..errors import NewsletterError
 from ..state import audience, campaigns
+from ..state.signups import purge_pending
 from ..state.subscribers import tag_counts
 
 
@@ -26,7 +27,8 @@ def describe(issue: Issue) -> str:
 
 
 def sync_list(config: Config, engine: Engine) -> SyncResult:
-    """The CSV into the database, then a check that the issue's tags exist (a typo must not send to nobody)."""
+    """The CSV into the database (and signups whose link expired out of it), before a send reads the list."""
+    purge_pending(engine, config.signup.confirm_expiry)
     return sync_csv(config, engine)
 
 
