@@ -115,9 +115,10 @@ def make_folder(root: Path, count: int) -> Path:
     folder = root / f"letter-{count}"
     init_folder(folder)
     with (folder / "subscribers.csv").open("w", encoding="utf-8") as fh:
-        fh.write("email,name,status,city\n")
+        # A first_name column: the theme greets by it, and a checkout from before it existed (--against) reads it too.
+        fh.write("email,name,first_name,status,city\n")
         for i in range(count):
-            fh.write(f"reader{i:06d}@example.org,Reader {i},active,Town {i % 97}\n")
+            fh.write(f"reader{i:06d}@example.org,Reader {i},Reader,active,Town {i % 97}\n")
     return folder
 
 

@@ -300,3 +300,19 @@ def test_two_serve_processes_share_the_rate_limit(cli: Cli, config: Config) -> N
         for proc in procs:
             proc.terminate()
             proc.communicate(timeout=20)
+
+
+def test_the_confirmation_mail_comes_from_the_folders_theme(
+    cli: Cli, config: Config, server: LiveServer, smtp_server: SmtpServer
+) -> None:
+    (cli.folder / "templates" / "confirm.txt").write_text(
+        '{% set subject = "Bitte bestätigen: " ~ newsletter.name %}Hallo {{ subscriber.first_name | default("du") }},\n'
+        "bitte bestätige: {{ confirm_url }}\n(gültig {{ expires }})\n",
+        encoding="utf-8",
+    )
+    subscribe(server, "jonas@example.de", "Jonas Weber")
+    (mail,) = mails(smtp_server, 1)
+    assert mail["Subject"] == "Bitte bestätigen: Privacy Notes"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.startswith("Hallo Jonas,\n") and "(gültig 7 days)" in text
+    assert httpx.post(confirm_link(mail, server)).status_code == 200

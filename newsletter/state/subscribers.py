@@ -22,7 +22,7 @@ from .statuses import SubscriberSource, SubscriberStatus
 
 S = SubscriberStatus
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_EFFECTIVE = func.coalesce(suppressions.c.reason, subscribers.c.status)
+effective_status = func.coalesce(suppressions.c.reason, subscribers.c.status)
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ _COLUMNS = (
     subscribers.c.name,
     subscribers.c.first_name,
     subscribers.c.status,
-    _EFFECTIVE.label("effective"),
+    effective_status.label("effective"),
     subscribers.c.source,
     subscribers.c.fields,
     subscribers.c.line,
@@ -99,7 +99,7 @@ def iter_subscribers(
     while True:
         stmt = select(*_COLUMNS).select_from(_joined()).where(subscribers.c.id > after)
         if status is not None:
-            stmt = stmt.where(_EFFECTIVE.__eq__(status))
+            stmt = stmt.where(effective_status == status)
         if tags:
             stmt = stmt.where(has_tag_clause(tags))
         with engine.connect() as conn:
@@ -126,7 +126,7 @@ def find(engine: Engine, email: str) -> SubscriberRow | None:
 
 
 def count_by(engine: Engine, what: Literal["effective", "source"]) -> dict[str, int]:
-    column = _EFFECTIVE if what == "effective" else subscribers.c.source
+    column = effective_status if what == "effective" else subscribers.c.source
     with engine.connect() as conn:
         rows = conn.execute(select(column, func.count()).select_from(_joined()).group_by(column))
         return {key: int(n) for key, n in rows}
