@@ -163,3 +163,11 @@ def test_the_csv_tags_column_and_first_name_column(cli: Cli, folder: Path) -> No
     assert (
         check.exit_code == 1 and "subscribers.csv:2: tags: tag 'x\\x07y' contains a control character" in check.stdout
     )
+
+
+def test_a_send_to_an_empty_list_is_refused_before_any_campaign(cli: Cli) -> None:
+    cli.env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "subscriberz.csv"  # a typo
+    result = cli("send", TLS, "--yes")
+    assert result.exit_code == 2
+    assert "the list has no active subscriber (subscriberz.csv not found): nobody to send to" in result.stderr
+    assert "no campaign" in cli("status").output

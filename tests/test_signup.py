@@ -314,5 +314,5 @@ def test_the_confirmation_mail_comes_from_the_folders_theme(
     (mail,) = mails(smtp_server, 1)
     assert mail["Subject"] == "Bitte bestätigen: Privacy Notes"
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert text.startswith("Hallo Jonas,\n") and "(gültig 7 days)" in text
+    assert text.startswith("Hallo Jonas,\r\n") and "(gültig 7 days)" in text
     assert httpx.post(confirm_link(mail, server)).status_code == 200

@@ -32,7 +32,15 @@ def sync_list(config: Config, engine: Engine) -> SyncResult:
     return sync_csv(config, engine)
 
 
-def check_audience(engine: Engine, issue: Issue) -> None:
+def check_audience(config: Config, engine: Engine, issue: Issue) -> None:
+    """Refuse a send that could reach nobody: an empty list (a typo in [paths] subscribers?) or an unknown tag."""
+    if not issue.audience and audience.counts(engine)[0] == 0:
+        path = config.path("subscribers")
+        where = "" if path.exists() else f" ({path} not found)"
+        raise NewsletterError(
+            f"the list has no active subscriber{where}: nobody to send to; add people with `newsletter subscribers "
+            f"add` or `import`, the signup form of `newsletter serve`, or a CSV at [paths] subscribers"
+        )
     missing = audience.unknown_tags(engine, issue.audience)
     if not missing:
         return

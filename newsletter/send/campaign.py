@@ -85,7 +85,7 @@ async def run_campaign(
     try:
         # The list first (the CSV synced in), and the audience's tags checked before any campaign exists.
         synced = await asyncio.to_thread(sync_list, config, engine)
-        check_audience(engine, issue)
+        check_audience(config, engine, issue)
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)

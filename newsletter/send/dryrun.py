@@ -28,7 +28,7 @@ from .result import CampaignResult
 def dry_run(config: Config, engine: Engine, issue: Issue, rendered: RenderedIssue, resend: bool) -> CampaignResult:
     started = time.monotonic()
     synced = sync_list(config, engine)
-    check_audience(engine, issue)
+    check_audience(config, engine, issue)
     current, _latest = resumable(engine, issue, resend)
     already: set[str] = set()
     if current is not None:

@@ -101,7 +101,7 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
     elsewhere = 0
     if count:  # syncs the CSV once more than the run does: --yes skips it
         report = sync_list(config, engine).report
-        check_audience(engine, issue)
+        check_audience(config, engine, issue)
         listed, suppressed = audience.counts(engine, issue.audience)
         if not resend:
             elsewhere = audience.count_received(engine, issue.audience, other_sends(engine, issue))
