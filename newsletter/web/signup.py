@@ -35,6 +35,7 @@ from ..content.addresses import normalize_address
 from ..content.names import first_name_of
 from ..errors import NewsletterError
 from ..render.confirm_token import Signup, keyed_hash, read_confirm_token
+from ..render.confirmation import expiry_text
 from ..render.mime import list_id
 from ..send.confirmation import new_signup, send_confirmation
 from ..send.transport import AttemptKind
@@ -166,7 +167,8 @@ class SignupSite:
         return self.check_page(email, task)
 
     def check_page(self, email: str, task: BackgroundTask | None = None) -> Response:
-        response = self.page("signup_check.html", title="Check your inbox", email=email)
+        interval = expiry_text(self.config.signup.mail_interval)
+        response = self.page("signup_check.html", title="Check your inbox", email=email, interval=interval)
         response.background = task
         return response
 
