@@ -10,6 +10,8 @@
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
     python bench/send.py --verp     # (b) with [bounces] address: a signed envelope sender per message
+    python bench/send.py --from-db  # (b) with the list already in the state database (imported
+                                    # before the timed run) and no CSV: a send from signups/imports
 
 The sink is Postfix's smtp-sink when installed (apt-get install postfix), else an aiosmtpd sink
 in its own process (bench/sink.py), so the sink never shares the client's core. It prints:
@@ -60,6 +62,7 @@ EXTRA_ENV: dict[str, str] = {}
 CONNECTIONS = 4
 DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
+FROM_DB: list[bool] = []  # (b) sends from a list imported beforehand, with no CSV to sync
 
 
 def dkim_env(folder: Path) -> dict[str, str]:
@@ -156,9 +159,10 @@ def make_folder(root: Path, count: int) -> Path:
     folder = root / f"letter-{count}"
     init_folder(folder)
     with (folder / "subscribers.csv").open("w", encoding="utf-8") as fh:
-        fh.write("email,name,status,city\n")
+        # A first_name column: the theme greets by it, and a checkout from before it existed (--against) reads it too.
+        fh.write("email,name,first_name,status,city\n")
         for i in range(count):
-            fh.write(f"reader{i:06d}@example.org,Reader {i},active,Town {i % 97}\n")
+            fh.write(f"reader{i:06d}@example.org,Reader {i},Reader,active,Town {i % 97}\n")
     return folder
 
 
@@ -220,11 +224,23 @@ def newsletter_send(sink: Sink, folder: Path, count: int, tree: Path = REPO) -> 
     `tree`: the checkout whose package runs (another one for a before/after comparison).
     """
     state = fresh_state(folder)  # a fresh campaign each time
+    env = {**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())}
+    if FROM_DB:  # the list into the database first (not timed); the send then has no CSV to read
+        env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "no-such-list.csv"
+        imported = subprocess.run(
+            [sys.executable, "-m", "newsletter", "subscribers", "import", "subscribers.csv"],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if imported.returncode != 0 or f"{count:,} added" not in imported.stdout:
+            raise SystemExit(f"newsletter subscribers import failed: {imported.stdout}{imported.stderr}")
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", ARTICLE, "--yes"],
         cwd=folder,
-        env={**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -276,7 +292,12 @@ def main() -> None:
     parser.add_argument(
         "--rtt", type=float, metavar="MS", help="a relay this many ms away: (a) 4 connections, (b) defaults"
     )
+    parser.add_argument(
+        "--from-db", action="store_true", help="(b) sends from a list imported into the state database beforehand"
+    )
     args = parser.parse_args()
+    if args.from_db:
+        FROM_DB.append(True)
     if args.rtt:
         rtt_bench(args.rtt, 5_000 if not args.quick else 600, args.one_click)
         return
@@ -299,7 +320,8 @@ def main() -> None:
                 f"sink: {sink.name}; message {len(message):,} bytes; {CONNECTIONS} connections"
                 + ("; one-click unsubscribe URLs" if args.one_click else "")
                 + ("; a VERP envelope sender per message" if args.verp else "")
-                + ("; state on PostgreSQL" if args.postgres else "; state in SQLite"),
+                + ("; state on PostgreSQL" if args.postgres else "; state in SQLite")
+                + ("; list imported into the database beforehand, no CSV" if args.from_db else ""),
                 flush=True,
             )
             # The machine may be shared: (a) and (b) alternate, and each keeps its best run.

@@ -155,7 +155,7 @@ def test_every_fixture_is_classified_and_the_rules_follow_from_a_maildir(
     soft = cli("subscribers", "show", addresses[1]).output
     assert "status:    active" in soft and "soft bounce 4.2.2" in soft and "1 of 3 soft bounces within 30d" in soft
     nothing = cli("subscribers", "show", "stranger@example.net").output
-    assert "not on subscribers.csv" in nothing and "sent:      nothing yet" in nothing and "none" in nothing
+    assert "list:      not on the list" in nothing and "sent:      nothing yet" in nothing and "none" in nothing
     # The next send skips the bounced and the complaining; the soft bounce still gets it.
     smtp_server.handler.received.clear()
     assert cli("send", "2026-11-16-password-managers", "--yes").exit_code == 0

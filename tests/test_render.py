@@ -52,7 +52,7 @@ def test_render_writes_html_text_and_eml(cli: Cli, folder: Path) -> None:
     # Non-ASCII and smart quotes survive.
     assert "Café – “quotes” 🙂" in html
     # No placeholder is left over; the sample subscriber's values are in.
-    assert "__NL" not in html and "Ada Lovelace" in html
+    assert "__NL" not in html and "Hi Ada," in html and "ada@example.com" in html
 
     text = (out / f"{TLS}.txt").read_text()
     body_links = [h for h in parser.hrefs if h.startswith("https://")]
@@ -133,7 +133,7 @@ def test_unknown_front_matter_keys_reach_templates(cli: Cli, folder: Path) -> No
 
 def test_personal_fields_are_escaped_in_html(cli: Cli, folder: Path) -> None:
     (folder / "subscribers.example.csv").write_text(
-        'email,name\nx@example.com,"<script>alert(1)</script> O\'Hara & ""Co"""\n', encoding="utf-8"
+        'email,name,first_name\nx@example.com,Someone,"<script>alert(1)</script> O\'Hara & ""Co"""\n', encoding="utf-8"
     )
     assert cli("render", TLS).exit_code == 0
     html = (folder / "build" / f"{TLS}.html").read_text()

@@ -60,7 +60,7 @@ def test_all_accept_each_subscriber_exactly_once_personalized(cli: Cli, folder: 
         msg = item.message
         number = item.rcpt_tos[0][6:9]
         assert msg["To"] == f"Reader {number} <reader{number}@example.org>"
-        assert f"Hi Reader {number}," in msg.get_body(("plain",)).get_content()
+        assert "Hi Reader," in msg.get_body(("plain",)).get_content()  # the first name of "Reader NNN"
         assert f"reader{number}@example.org" in msg.get_body(("html",)).get_content()
     ids = {r.message["Message-ID"] for r in received}
     assert len(ids) == 40

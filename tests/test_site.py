@@ -399,7 +399,7 @@ def march_article(folder: Path) -> None:
             [
                 "5. März 2026",
                 "5 Min. Lesezeit",
-                "Hallo Ada Lovelace,",
+                "Hallo Ada,",  # the greeting takes the first name
                 ">Abmelden</a>",
                 ">Online ansehen</a>",
                 "Sie erhalten Privacy Notes, weil Sie sich mit",
@@ -413,7 +413,7 @@ def march_article(folder: Path) -> None:
             [
                 "5 mars 2026",
                 "5 min de lecture",
-                "Bonjour Ada Lovelace,",
+                "Bonjour Ada,",
                 ">Se désabonner</a>",
                 ">Voir en ligne</a>",
                 "Vous recevez Privacy Notes parce que",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.content.articles import load_article
+from newsletter.content.names import first_name_of
 from newsletter.content.issue import issue_for
 from newsletter.content.subscribers import Subscriber
 from newsletter.render.issue import render_issue
@@ -95,7 +96,8 @@ def test_a_send_arrives_exactly_as_rendered(cli: Cli, folder: Path, smtp_server:
     rendered = render_issue(issue_for(load_article(path)), config)
     links = MessageFactory(rendered, config).unsubscriber
     for subscriber in subscribers:
-        html, text = rendered.personalize(subscriber.fields, links.links(subscriber.email).url)
+        fields = {**subscriber.fields, "first_name": first_name_of(subscriber.name)}  # as the list derives it
+        html, text = rendered.personalize(fields, links.links(subscriber.email).url)
         message = received[subscriber.email].message
         got_text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
         got_html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]

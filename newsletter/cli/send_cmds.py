@@ -13,6 +13,7 @@ import click
 from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
+from ..content.names import normalize_tag
 from ..errors import CampaignStopped, NewsletterError
 from ..send.campaign import run_campaign
 from ..send.plan import EditChoice, Plan, plan_campaign
@@ -31,9 +32,16 @@ from .schedule_cmds import NOW_HELP, make_clock
 INTERRUPTED_EXIT = 130
 
 
-def choose_issue(config: Config, spec: str) -> Issue:
-    """ISSUE on the command line -> the Issue to send."""
-    return issue_for(resolve_article(spec, config.path("issues")))
+def choose_issue(config: Config, spec: str, tags: tuple[str, ...] = ()) -> Issue:
+    """ISSUE on the command line -> the Issue to send; `tags` (--tag) replace the front matter's audience."""
+    clean = []
+    for tag in tags:
+        try:
+            clean.append(normalize_tag(tag))
+        except ValueError as exc:
+            raise NewsletterError(f"--tag: {exc}") from None
+    audience = tuple(dict.fromkeys(t for t in clean if t)) or None
+    return issue_for(resolve_article(spec, config.path("issues")), audience)
 
 
 def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
@@ -60,6 +68,8 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
         return on_edit
     recipients = f"{plan.recipients:,}" if plan.recipients is not None else "?"
     details = []
+    if plan.received_elsewhere:
+        details.append(f"{plan.received_elsewhere:,} got it in another send")
     if plan.suppressed:
         details.append(f"{plan.suppressed:,} suppressed")
     if plan.resuming:
@@ -68,11 +78,12 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
         details.append(f"minus up to {plan.earlier_sent:,} who got the earlier version")
     click.echo(f"title:      {issue.title}")
     click.echo(f"subject:    {issue.subject}")
+    click.echo(f"audience:   {plan.audience}")
     click.echo(f"recipients: {recipients}" + (f" ({', '.join(details)})" if details else ""))
     click.echo(f"backend:    {plan.backend}")
     if plan.list_report is not None and plan.list_report.invalid:
         click.echo(f"list:       {plan.list_report.skipped_message()}")
-    click.confirm(f"Send {issue.key} now?", abort=True)
+    click.confirm(f"Send {issue.campaign_key} now?", abort=True)
     return on_edit
 
 
@@ -134,6 +145,9 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dry-run", is_flag=True, help="Render every message and count; deliver nothing, record nothing.")
 @click.option("--resend", is_flag=True, help="Send a finished campaign to the whole list again.")
+@click.option(
+    "--tag", "tags", multiple=True, help="Only subscribers with this tag (repeatable: any of them); its own campaign."
+)
 @click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @pass_state
 def send(
@@ -146,12 +160,14 @@ def send(
     yes: bool,
     dry_run: bool,
     resend: bool,
+    tags: tuple[str, ...],
     now_text: str | None,
 ) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
     ISSUE is a path, a slug or `latest`; or --digest for the next digest; or --due for whatever the
-    schedule owes now.
+    schedule owes now. With --tag (or front matter `audience: [tag, ...]`) only subscribers with any
+    of those tags; nobody gets an issue twice, whichever audiences it is sent to.
     """
     from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
 
@@ -159,8 +175,11 @@ def send(
     warn_about_setup(config)
     now = make_clock(config, now_text).now()
     if as_digest or due:
-        if issue is not None or resend or (as_digest and due):
-            raise NewsletterError("--digest and --due send what the schedule says: no ISSUE, no --resend, not both")
+        if as_digest and due:
+            raise NewsletterError("--digest and --due: not both; --due sends the digest too when it is owed")
+        if issue is not None or resend or tags:
+            what = "--digest sends the digest of the period" if as_digest else "--due sends what the schedule owes"
+            raise NewsletterError(f"{what} to everyone: no ISSUE, no --resend, no --tag")
         if due:
             send_due_now(config, yes=yes, dry_run=dry_run, now=now)
         else:
@@ -170,7 +189,7 @@ def send(
         raise NewsletterError("--if-due goes with --digest (newsletter send --digest --if-due --yes)")
     if issue is None:
         raise NewsletterError("send needs ISSUE (a path, a slug or `latest`), --digest or --due")
-    chosen = choose_issue(config, issue)
+    chosen = choose_issue(config, issue, tags)
     if not dry_run:
         check_send_at(config, chosen, yes=yes, ignore=ignore_send_at, now=now)
     on_edit: EditChoice = "remaining"
@@ -216,7 +235,8 @@ def status(state: State, issue: str | None) -> None:
     key = None
     if issue is not None:
         key = issue if campaigns.campaigns_for(db, issue) else choose_issue(config, issue).key
-    rows = campaigns.campaigns_for(db, key)
+    # An issue's campaigns include its sends to other audiences (<slug>@<tags>).
+    rows = [c for c in campaigns.campaigns_for(db) if key is None or c.key == key or c.key.startswith(f"{key}@")]
     if not rows:
         click.echo(f"no campaign for {key} yet" if key else "no campaigns yet")
         return
@@ -242,7 +262,7 @@ def status(state: State, issue: str | None) -> None:
         )
         if c.id in returned:
             click.echo(f"  {bounce_line(returned[c.id], counts.get(DeliveryStatus.SENT, 0))}")
-        holder = Lock(db, lock_name(c.key)).holder()
+        holder = Lock(db, lock_name(c.key.split("@")[0])).holder()
         if holder and c.status == CampaignStatus.SENDING:
             click.echo(f"  being sent now by pid {holder.pid} on {holder.host}")
         for email, state_, reply in deliveries.last_errors(db, c.id, 5 if key else 2):

@@ -1,54 +1,80 @@
-"""`subscribers ...` and `serve`: the list and the public unsubscribe endpoint."""
+"""`subscribers ...` that read the list, the suppression commands, and `serve`.
+
+The list lives in the state database (signups, imports, the operator's additions, and the CSV
+synced in); `list`, `stats` and `export` read it there, with the effective status (a suppression
+wins). The commands that change the list are in subscribers_edit.py.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
 import click
+from sqlalchemy import Engine
 
 from ..config import Config
 from ..content.addresses import normalize_address
-from ..content.subscribers import STATUSES, ListReport, Subscriber, iter_rows
+from ..content.listsync import sync_csv
+from ..content.names import normalize_tag
+from ..content.subscribers import ListReport, iter_rows
 from ..errors import NewsletterError
 from ..render.unsubscribe import base_url_warnings
-from ..state.statuses import SuppressionReason
-from ..state.suppressions import counts_by_reason, reason_for, suppress, suppression_reasons, unsuppress
+from ..state.erasure import erasure_count, is_erased, lift_erasure
+from ..state.statuses import SubscriberSource, SubscriberStatus, SuppressionReason
+from ..state.subscribers import count_by, field_names, find, iter_subscribers, tag_counts
+from ..state.suppressions import counts_by_reason, reason_for, suppress, unsuppress
 from . import State, app, engine, pass_state, warn
 
 REASONS = tuple(reason.value for reason in SuppressionReason)
+STATUSES = tuple(status.value for status in SubscriberStatus)
+SOURCES = tuple(source.value for source in SubscriberSource)
+EXPORT_COLUMNS = ["email", "name", "first_name", "status", "source", "tags", "subscribed_at", "confirmed_at", "consent"]
 
 
-def _effective(subscriber: Subscriber, reasons: dict[str, str]) -> str:
-    """The suppression list wins over the CSV's status."""
-    return reasons.get(subscriber.email.lower()) or subscriber.status
-
-
-def _report_problems(report: ListReport) -> None:
+def report_problems(report: ListReport) -> None:
     for problem in report.problems:
         click.echo(report.format(problem))
     if report.not_shown > 0:
         click.echo(f"{report.path}: ... and {report.not_shown:,} more problems not shown")
 
 
+def list_engine(config: Config) -> Engine:
+    """The state database with the CSV synced in first, so the commands see what a send would."""
+    db = engine(config)
+    synced = sync_csv(config, db)
+    if synced.report.invalid:
+        warn(synced.report.skipped_message())
+    return db
+
+
+def tag_option(value: str) -> str:
+    try:
+        tag = normalize_tag(value)
+    except ValueError as exc:
+        raise NewsletterError(f"TAG: {exc}") from None
+    if not tag:
+        raise NewsletterError("TAG: empty; give a tag like paid or beta")
+    return tag
+
+
 @app.group()
 def subscribers() -> None:
-    """Check, list and export the subscriber list; unsubscribe or resubscribe an address."""
+    """The list: add, import, tag, list, export; unsubscribe, resubscribe or erase an address."""
 
 
 @subscribers.command()
 @pass_state
 def check(state: State) -> None:
-    """Validate every row; print each problem as FILE:LINE and exit 1 when there are errors."""
+    """Validate every row of [paths] subscribers; print each problem as FILE:LINE and exit 1 on errors."""
     config = state.config
     report = ListReport(config.path("subscribers"))
     for _ in iter_rows(report.path, report=report):
         pass
-    _report_problems(report)
+    report_problems(report)
     reasons = counts_by_reason(engine(config))
     suppressed = sum(reasons.values())
     click.echo(
@@ -59,54 +85,43 @@ def check(state: State) -> None:
 
 
 @subscribers.command("list")
+@click.option("--status", "wanted", type=click.Choice(STATUSES), default=None, help="Only this effective status.")
 @click.option(
-    "--status",
-    "wanted",
-    type=click.Choice(STATUSES),
-    default=None,
-    help="Only rows with this effective status (suppressions applied).",
+    "--tag",
+    "tags",
+    multiple=True,
+    callback=lambda _c, _p, v: [tag_option(t) for t in v],
+    help="Only with this tag (repeatable: any of them).",
 )
+@click.option("--source", type=click.Choice(SOURCES), default=None, help="Only those that came from here.")
 @pass_state
-def list_cmd(state: State, wanted: str | None) -> None:
-    """Print email, name and effective status of every valid row (tab-separated)."""
-    config = state.config
-    reasons = suppression_reasons(engine(config))
-    report = ListReport(config.path("subscribers"))
-    for subscriber in iter_rows(report.path, report=report):
-        status = _effective(subscriber, reasons)
-        if wanted is None or status == wanted:
-            click.echo(f"{subscriber.email}\t{subscriber.name}\t{status}")
-    if report.invalid:
-        warn(report.skipped_message())
+def list_cmd(state: State, wanted: str | None, tags: list[str], source: str | None) -> None:
+    """Every subscriber: email, name, effective status, source, tags and consent record (tab-separated)."""
+    for row in iter_subscribers(list_engine(state.config), status=wanted, tags=tags):
+        if source is None or row.source == source:
+            click.echo("\t".join([row.email, row.name, row.effective, row.source, ";".join(row.tags), row.consent]))
 
 
 @subscribers.command()
 @pass_state
 def stats(state: State) -> None:
-    """Counts by effective status, invalid rows, and suppressions by reason."""
+    """Counts by effective status, by source and by tag; the suppression list by reason."""
     config = state.config
-    db = engine(config)
-    reasons = suppression_reasons(db)
-    report = ListReport(config.path("subscribers"))
-    counts: Counter[str] = Counter(_effective(s, reasons) for s in iter_rows(report.path, report=report))
-    click.echo(f"{report.path}: {report.rows:,} rows")
+    db = list_engine(config)
+    by_status = count_by(db, "effective")
+    click.echo(f"subscribers ({config.state_shown}): {sum(by_status.values()):,}")
     for status in STATUSES:
-        click.echo(f"  {status:<13} {counts[status]:>9,}")
-    click.echo(f"  {'invalid':<13} {report.invalid:>9,}")
+        click.echo(f"  {status:<13} {by_status.get(status, 0):>9,}")
+    by_source = count_by(db, "source")
+    click.echo("by source: " + ", ".join(f"{s} {by_source.get(s, 0):,}" for s in SOURCES))
+    tags = tag_counts(db)
+    click.echo("by tag: " + (", ".join(f"{t} {n:,}" for t, n in tags.items()) or "no tags yet"))
     by_reason = counts_by_reason(db)
-    click.echo(f"suppression list ({config.state_shown}): {sum(by_reason.values()):,} addresses")
+    erased = erasure_count(db)
+    click.echo(f"suppression list: {sum(by_reason.values()) + erased:,} addresses")
     for reason in REASONS:
         click.echo(f"  {reason:<13} {by_reason.get(reason, 0):>9,}")
-    if report.invalid:
-        warn(report.skipped_message())
-
-
-def _find(path: Path, email: str) -> Subscriber | None:
-    """The list's row for an address (streamed; invalid rows are ignored)."""
-    try:
-        return next((s for s in iter_rows(path) if s.email.lower() == email.lower()), None)
-    except NewsletterError:
-        return None
+    click.echo(f"  {'erased':<13} {erased:>9,}  (kept as one-way hashes)")
 
 
 @subscribers.command()
@@ -116,17 +131,18 @@ def _find(path: Path, email: str) -> Subscriber | None:
 )
 @pass_state
 def unsubscribe(state: State, email: str, reason: str) -> None:
-    """Add EMAIL to the suppression list: no send will reach it, whatever the CSV says."""
-    config = state.config
+    """Add EMAIL to the suppression list: no send will reach it, whatever any source says."""
     address = normalize_address(email, "EMAIL")
-    db = engine(config)
+    db = list_engine(state.config)
     existing = reason_for(db, address)
     if existing:
         click.echo(f"{address} is already suppressed ({existing}); nothing changed")
         return
     suppress(db, address, SuppressionReason(reason), "by the command line")
-    row = _find(config.path("subscribers"), address)
-    where = f"line {row.line} of {config.path('subscribers')}" if row else "not on the list; kept for the future"
+    row = find(db, address)
+    where = (
+        f"on the list since {row.consent_at:%Y-%m-%d} ({row.source})" if row else "not on the list; kept for the future"
+    )
     click.echo(f"{address}: suppressed ({reason}); {where}")
 
 
@@ -134,18 +150,20 @@ def unsubscribe(state: State, email: str, reason: str) -> None:
 @click.argument("email")
 @pass_state
 def resubscribe(state: State, email: str) -> None:
-    """Remove EMAIL from the suppression list (the CSV's own status still applies)."""
-    config = state.config
+    """Remove EMAIL from the suppression list (or lift its erasure); its own status still applies."""
     address = normalize_address(email, "EMAIL")
-    if not unsuppress(engine(config), address):
-        click.echo(f"{address} was not suppressed; nothing changed")
-    else:
+    db = list_engine(state.config)
+    lifted = lift_erasure(db, address) if is_erased(db, address) else False
+    if unsuppress(db, address) or lifted:
         click.echo(f"{address}: removed from the suppression list")
-    row = _find(config.path("subscribers"), address)
+    else:
+        click.echo(f"{address} was not suppressed; nothing changed")
+    row = find(db, address)
     if row is None:
-        warn(f"{address} is not on {config.path('subscribers')}; add a row for it to receive issues")
-    elif row.status != "active":
-        warn(f"{config.path('subscribers')}:{row.line}: the status is still {row.status!r}; set it to active")
+        warn(f"{address} is not on the list; add it with `newsletter subscribers add {address}`")
+    elif row.status != SubscriberStatus.ACTIVE:
+        where = f"{state.config.path('subscribers')}:{row.line}" if row.source == SubscriberSource.CSV else address
+        warn(f"{where}: the status is still {row.status!r}; set it to active")
 
 
 @subscribers.command()
@@ -158,17 +176,20 @@ def show(state: State, email: str) -> None:
 
     config = state.config
     address = normalize_address(email, "EMAIL")
-    db = engine(config)
-    row = _find(config.path("subscribers"), address)
+    db = list_engine(config)
+    row = find(db, address)
     suppression = suppression_of(db, address)
     sent = mailed(db, address, limit=1000)
     events = events_for(db, address)
     click.echo(address)
     if row is not None:
         name = f" ({row.name})" if row.name else ""
-        click.echo(f"  list:      {config.path('subscribers')} line {row.line}{name}, {row.status}")
+        where = f", {config.path('subscribers')} line {row.line}" if row.source == SubscriberSource.CSV else ""
+        tags = f"; tags {', '.join(row.tags)}" if row.tags else ""
+        click.echo(f"  list:      {row.source}{where}{name}, {row.status}{tags}")
+        click.echo(f"  consent:   {row.consent}")
     else:
-        click.echo(f"  list:      not on {config.path('subscribers')}")
+        click.echo("  list:      not on the list")
     if suppression is not None:
         reason, detail, since = suppression
         click.echo(f"  status:    {reason}: suppressed {since:%Y-%m-%d %H:%M} UTC" + (f" ({detail})" if detail else ""))
@@ -191,21 +212,29 @@ def show(state: State, email: str) -> None:
             click.echo(f"      {event.diagnostic}")
 
 
-def _export(config: Config, out: TextIO) -> ListReport:
-    reasons = suppression_reasons(engine(config))
-    report = ListReport(config.path("subscribers"))
-    writer: csv.DictWriter[str] | None = None
-    for subscriber in iter_rows(report.path, report=report):
-        if writer is None:
-            columns = list(subscriber.fields)
-            if "status" not in columns:
-                columns.insert(min(2, len(columns)), "status")
-            writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-        writer.writerow({**subscriber.fields, "status": _effective(subscriber, reasons)})
-    if writer is None:
-        out.write("email,name,status\n")
-    return report
+def _export(config: Config, out: TextIO) -> int:
+    db = list_engine(config)
+    custom = [name for name in field_names(db) if name not in EXPORT_COLUMNS]
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS + custom, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    count = 0
+    for row in iter_subscribers(db):
+        writer.writerow(
+            {
+                **row.fields,
+                "email": row.email,
+                "name": row.name,
+                "first_name": row.first_name,
+                "status": row.effective,
+                "source": row.source,
+                "tags": ";".join(row.tags),
+                "subscribed_at": f"{row.consent_at:%Y-%m-%dT%H:%M:%SZ}",
+                "confirmed_at": f"{row.confirmed_at:%Y-%m-%dT%H:%M:%SZ}" if row.confirmed_at else "",
+                "consent": row.consent_how + (f": {row.consent_detail}" if row.consent_detail else ""),
+            }
+        )
+        count += 1
+    return count
 
 
 @subscribers.command()
@@ -213,27 +242,29 @@ def _export(config: Config, out: TextIO) -> ListReport:
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write to this file (replaced atomically) instead of standard output.",
+    help="Write to this file (replaced atomically, mode 0600) instead of standard output.",
 )
 @pass_state
 def export(state: State, out: Path | None) -> None:
-    """Write the list as CSV with the effective status, so a re-import can never bring back someone who left."""
+    """Write the list as CSV with the effective status, source, tags and consent record.
+
+    `subscribers import` reads it back; a re-import can never bring back someone who left.
+    """
     config = state.config
     if out is None:
-        report = _export(config, sys.stdout)
-    else:
-        # Written beside the target and renamed: exporting over the list itself is safe.
-        tmp = out.with_name(f".{out.name}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8", newline="") as fh:
-                report = _export(config, fh)
-            os.replace(tmp, out)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise NewsletterError(f"{out}: cannot write the export ({exc.strerror}); choose another --out") from None
-        click.echo(f"wrote {report.valid:,} rows to {out}", err=True)
-    if report.invalid:
-        warn(f"{report.invalid:,} invalid rows not exported: lines {report.lines_text()}; see subscribers check")
+        _export(config, sys.stdout)
+        return
+    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: 0600.
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            count = _export(config, fh)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise NewsletterError(f"{out}: cannot write the export ({exc.strerror}); choose another --out") from None
+    click.echo(f"wrote {count:,} subscribers to {out}", err=True)
 
 
 @app.command()
@@ -241,7 +272,7 @@ def export(state: State, out: Path | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="TCP port (default: [serve] port, 8000).")
 @pass_state
 def serve(state: State, host: str | None, port: int | None) -> None:
-    """Run the public endpoints: one-click unsubscribe, the web archive, /healthz.
+    """Run the public endpoints: signup with double opt-in, one-click unsubscribe, the web archive, /healthz.
 
     Put it behind a reverse proxy that terminates HTTPS at [newsletter] base_url.
     """
@@ -251,7 +282,13 @@ def serve(state: State, host: str | None, port: int | None) -> None:
     for warning in base_url_warnings(config):
         warn(warning)
     if not config.secret_key:
-        warn("NEWSLETTER_SECRET_KEY is not set: every unsubscribe link will be refused; set the same value as for send")
+        warn(
+            "NEWSLETTER_SECRET_KEY is not set: every unsubscribe link will be refused and signups are off; "
+            "set the same value as for send"
+        )
     if not config.newsletter.base_url:
         warn("[newsletter] base_url is empty: emails carry no link to this server; set it to its public https:// URL")
     run_server(config, host or config.serve.host, port or config.serve.port)
+
+
+from . import subscribers_edit  # noqa: E402, F401  (registers add, remove, tag, untag, import)

@@ -13,6 +13,7 @@ from .sections import (
     PreviewSection,
     ScheduleSection,
     ServeSection,
+    SignupSection,
     SmtpSection,
 )
 
@@ -28,6 +29,7 @@ __all__ = [
     "PreviewSection",
     "ScheduleSection",
     "ServeSection",
+    "SignupSection",
     "SmtpSection",
     "SubjectTemplate",
     "format_duration",

@@ -29,6 +29,7 @@ def validate(config: Config, where: str, *, state_from_file: bool) -> None:
     _schedule(config, where)
     _dkim(config, where)
     _bounces(config, where)
+    _signup(config, where)
 
 
 def _dkim(config: Config, where: str) -> None:
@@ -138,3 +139,12 @@ def _bounces(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: [bounces] soft_limit: must be at least 1")
     if section.soft_window <= dt.timedelta(0):
         raise ConfigError(f"{where}: [bounces] soft_window: must be more than 0, e.g. 30d")
+
+
+def _signup(config: Config, where: str) -> None:
+    signup = config.signup
+    for key in ("confirm_expiry", "mail_interval", "rate_window"):
+        if getattr(signup, key) <= dt.timedelta(0):
+            raise ConfigError(f"{where}: [signup] {key}: must be more than 0, e.g. 1h or 7d")
+    if signup.rate_limit < 0:
+        raise ConfigError(f"{where}: [signup] rate_limit: must be 0 (unlimited) or more")

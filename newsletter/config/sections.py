@@ -158,6 +158,20 @@ class BouncesSection:
 
 
 @dataclass(frozen=True)
+class SignupSection:
+    """The signup form of `newsletter serve` (double opt-in)."""
+
+    enabled: bool = True
+    # How long a confirmation link works.
+    confirm_expiry: dt.timedelta = dt.timedelta(days=7)
+    # At most this many confirmation mails per address per interval.
+    mail_interval: dt.timedelta = dt.timedelta(hours=1)
+    # POST /subscribe per client (IP address) per window; 0 = unlimited.
+    rate_limit: int = 10
+    rate_window: dt.timedelta = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSection = field(default_factory=NewsletterSection)
     paths: PathsSection = field(default_factory=PathsSection)
@@ -168,6 +182,7 @@ class Config:
     preview: PreviewSection = field(default_factory=PreviewSection)
     serve: ServeSection = field(default_factory=ServeSection)
     bounces: BouncesSection = field(default_factory=BouncesSection)
+    signup: SignupSection = field(default_factory=SignupSection)
     # Folder that relative paths are resolved against (the config file's folder).
     root: Path = Path(".")
     # The file it came from, or None when running on built-in defaults.
@@ -226,4 +241,5 @@ SECTIONS: dict[str, type] = {
     "preview": PreviewSection,
     "serve": ServeSection,
     "bounces": BouncesSection,
+    "signup": SignupSection,
 }

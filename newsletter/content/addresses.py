@@ -52,6 +52,18 @@ class Seen:
             self._grow()
         return 0
 
+    def line_of(self, key: str) -> int:
+        """The line `key` was first seen on; 0 when it was not seen."""
+        fp = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
+        mask = self._size - 1
+        keys = self._keys
+        i = fp & mask
+        while (k := keys[i]) != 0:
+            if k == fp:
+                return self._lines[i]
+            i = (i + 1) & mask
+        return 0
+
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
         self._size *= 2

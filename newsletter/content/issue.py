@@ -7,7 +7,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ContentError
 from .articles import Article
+from .names import normalize_tag
+
+AUDIENCE_SEPARATOR = "@"  # a segment's campaign key: <slug>@<tag>+<tag>
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Issue:
     title: str = ""
     summary: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    audience: tuple[str, ...] = ()  # tags: only subscribers with any of them; empty: the whole list
 
     @property
     def article(self) -> Article:
@@ -33,6 +38,13 @@ class Issue:
     @property
     def draft(self) -> bool:
         return any(a.draft for a in self.articles)
+
+    @property
+    def campaign_key(self) -> str:
+        """The campaign's key: the issue's, plus the audience for a segment send (its own campaign)."""
+        if not self.audience:
+            return self.key
+        return f"{self.key}{AUDIENCE_SEPARATOR}{'+'.join(sorted(self.audience))}"
 
     @functools.cached_property
     def content_hash(self) -> str:
@@ -43,7 +55,22 @@ class Issue:
         return digest.hexdigest()[:16]
 
 
-def issue_for(article: Article) -> Issue:
+def audience_of(article: Article) -> tuple[str, ...]:
+    """Front matter `audience: [paid, beta]` (or `audience: paid`): the tags a send of it reaches."""
+    raw = article.extra.get("audience")
+    if raw in (None, "", []):
+        return ()
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, str) else None
+    if items is None or not all(isinstance(t, str) for t in items):
+        raise ContentError(f"{article.path}: audience: expected a list of tags like [paid, beta]")
+    try:
+        return tuple(dict.fromkeys(t for t in (normalize_tag(t) for t in items) if t))
+    except ValueError as exc:
+        raise ContentError(f"{article.path}: audience: {exc}") from None
+
+
+def issue_for(article: Article, audience: tuple[str, ...] | None = None) -> Issue:
+    """The issue of one article; `audience` (from `send --tag`) replaces the front matter's."""
     return Issue(
         key=article.slug,
         kind="article",
@@ -51,4 +78,5 @@ def issue_for(article: Article) -> Issue:
         articles=(article,),
         title=article.title,
         summary=article.summary,
+        audience=audience_of(article) if audience is None else audience,
     )

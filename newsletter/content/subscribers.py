@@ -10,8 +10,8 @@ The suppression list in the state database always wins over the CSV (the send ap
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import re
 from array import array
 from collections import Counter
 from collections.abc import Container, Iterator
@@ -21,20 +21,25 @@ from pathlib import Path
 from email_validator import EmailNotValidError
 
 from ..config import Config
-from ..errors import NewsletterError
+from ..errors import NewsletterError, StateError
+from ..state.engine import engine_for
+from ..state.subscribers import field_names, first_active
 from .addresses import AddressChecker, Seen
+from .csvfile import CONTROL, header, open_csv, rows, width_problem
+from .names import first_name_of, parse_tags
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
 SENDABLE = "active"
 MAX_NAME = 200  # characters of a display name: the To: header must stay readable (and within RFC 5322)
 MAX_PROBLEMS_KEPT = 1000  # details kept for printing; every problem is still counted
-_SURROGATE = re.compile(r"[\udc80-\udcff]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_MISSING = (
+    "subscriber list not found; create it (first line: email,name,status,subscribed_at) or set [paths] subscribers"
+)
 
 
 @dataclass(frozen=True)
 class Subscriber:
-    """One recipient; `fields` holds every CSV column (email and name included) for templates."""
+    """One recipient; `fields` holds what templates see (email, name, first_name and every other column)."""
 
     email: str
     name: str = ""
@@ -43,7 +48,7 @@ class Subscriber:
 
     @classmethod
     def of(cls, email: str, name: str = "") -> Subscriber:
-        return cls(email=email, name=name, fields={"email": email, "name": name})
+        return cls(email=email, name=name, fields={"email": email, "name": name, "first_name": first_name_of(name)})
 
     @property
     def status(self) -> str:
@@ -126,84 +131,28 @@ class ListReport:
         return f"{self.path}: {'; '.join(parts)}; {counts}"
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
-    try:
-        with path.open("rb") as raw:
-            head = raw.read(4)
-    except FileNotFoundError:
-        raise NewsletterError(
-            f"{path}: subscriber list not found; create it (first line: email,name,status,subscribed_at) "
-            f"or set [paths] subscribers"
-        ) from None
-    except OSError as exc:
-        raise NewsletterError(f"{path}: cannot read the subscriber list ({exc.strerror})") from None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise NewsletterError(f"{path}:1: the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8')")
-    # surrogateescape: a stray non-UTF-8 byte marks its row instead of stopping the whole file.
-    return path.open(newline="", encoding="utf-8", errors="surrogateescape")
-
-
-def _bad_bytes(text: str) -> str:
-    return " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in _SURROGATE.findall(text)[:3])
-
-
-def _header(path: Path, row: list[str] | None, report: ListReport) -> list[str]:
-    if not row:
-        raise NewsletterError(f"{path}:1: the file is empty; the first line must be the header email,name,...")
-    if row[0].startswith("\ufeff"):
-        row = [row[0][1:], *row[1:]]
-        report.add(
-            1, "the file starts with a byte-order mark (BOM), which was ignored; save as UTF-8 without BOM", False
-        )
-    columns = [c.strip() for c in row]
-    if _SURROGATE.search("".join(columns)):
-        raise NewsletterError(f"{path}:1: the header is not UTF-8 text ({_bad_bytes(''.join(columns))}); save as UTF-8")
+def _check_header(path: Path, columns: list[str]) -> None:
     if "email" not in columns:
         lowered = [c.lower() for c in columns]
         hint = " (column names are lower-case)" if "email" in lowered else ""
         raise NewsletterError(f"{path}:1: no 'email' column in the header{hint}; the first line must be email,name,...")
-    seen: set[str] = set()
-    for number, name in enumerate(columns, 1):
-        if name and name in seen:
-            raise NewsletterError(f"{path}:1: column {name!r} appears twice in the header; rename or remove one")
-        seen.add(name)
-        if not name:
-            report.add(1, f"column {number} has no name, so its values are ignored; name it or remove it", False)
-    return columns
 
 
-def _read_rows(path: Path, report: ListReport) -> Iterator[Subscriber]:
-    """Every valid row (any status), in file order, first of each address only."""
+def _read_rows(path: Path, report: ListReport, seen: Seen | None = None) -> Iterator[Subscriber]:
+    """Every valid row (any status), in file order, first of each address only.
+
+    `seen` (when given) ends up holding every valid row's address: the CSV sync uses it to find the
+    rows that left the file.
+    """
     checker = AddressChecker()
-    seen = Seen()
-    with _open(path) as fh:
+    seen = seen if seen is not None else Seen()
+    with open_csv(path, _MISSING) as fh:
         reader = csv.reader(fh)
-        try:
-            columns = _header(path, next(reader, None), report)
-        except csv.Error as exc:
-            raise NewsletterError(f"{path}:1: the header is not valid CSV ({exc})") from None
+        columns = header(path, reader, report, "email,name,...")
+        _check_header(path, columns)
         width = len(columns)
         email_at = columns.index("email")
-        last_line = reader.line_num
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                line = last_line + 1
-                report.rows += 1
-                report.invalid_lines.append(line)
-                report.add(line, f"not valid CSV ({exc}); check quotes on this line and the ones before")
-                if reader.line_num == last_line:
-                    break
-                last_line = reader.line_num
-                continue
-            line = last_line + 1
-            last_line = reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue  # blank line
-            report.rows += 1
+        for line, row in rows(reader, report, reader.line_num):
             problem = _row_problem(row, width, columns, email_at)
             if problem is None:
                 values = [v.strip() for v in row]
@@ -229,38 +178,40 @@ def _read_rows(path: Path, report: ListReport) -> Iterator[Subscriber]:
             status = record.get("status", "").lower() or SENDABLE
             if "status" in record:
                 record["status"] = status
+            name = record.get("name", "")
+            if not record.get("first_name"):
+                record["first_name"] = first_name_of(name)
             report.valid += 1
             report.statuses[status] += 1
-            yield Subscriber(email=email, name=record.get("name", ""), fields=record, line=line)
+            yield Subscriber(email=email, name=name, fields=record, line=line)
 
 
 def _row_problem(row: list[str], width: int, columns: list[str], email_at: int) -> str | None:
     """The first thing wrong with a row that the address checks do not cover; None when fine."""
-    if len(row) > width:
-        extra = ", ".join(repr(v) for v in row[width:][:2])
-        return (
-            f"{len(row)} fields, the header has {width} (extra: {extra}); "
-            f'put values containing commas in double quotes ("Lovelace, Ada") or add a column'
-        )
-    joined = "\x1f".join(row)
-    if _SURROGATE.search(joined):
-        return f"not UTF-8 text (bytes {_bad_bytes(joined)}); save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+    problem = width_problem(row, width)
+    if problem is not None:
+        return problem
     if email_at >= len(row) or not row[email_at].strip():
         return "the email field is empty; fill it in or delete the row"
     for name, value in zip(columns, row, strict=False):
-        if name in ("email", "name") and _CONTROL.search(value.strip()):
+        if name in ("email", "name", "first_name") and CONTROL.search(value.strip()):
             what = "a line break (CR/LF)" if ("\r" in value or "\n" in value) else "a control character"
             return f"{name} contains {what}, which cannot go into a mail header; remove it"
         if name == "name" and len(value.strip()) > MAX_NAME:
             return f"name is {len(value.strip()):,} characters; shorten it to at most {MAX_NAME}"
         if name == "status" and value.strip().lower() not in ("", *STATUSES):
             return f"status {value.strip()!r} is not one of {', '.join(STATUSES)} (empty means active); correct it"
+        if name == "tags":
+            try:
+                parse_tags(value)
+            except ValueError as exc:
+                return f"tags: {exc}"
     return None
 
 
-def iter_rows(path: Path, *, report: ListReport | None = None) -> Iterator[Subscriber]:
-    """Every valid row whatever its CSV status (for list, stats, export)."""
-    yield from _read_rows(path, report if report is not None else ListReport(path))
+def iter_rows(path: Path, *, report: ListReport | None = None, seen: Seen | None = None) -> Iterator[Subscriber]:
+    """Every valid row whatever its CSV status (`subscribers check`, the CSV sync)."""
+    yield from _read_rows(path, report if report is not None else ListReport(path), seen)
 
 
 def iter_subscribers(
@@ -289,8 +240,23 @@ def read_columns(path: Path) -> list[str]:
         return []
 
 
+def _has_state(config: Config) -> bool:
+    """Whether there is a state database to read (rendering or a test send never creates one)."""
+    return config.state_is_url or config.path("state").exists()
+
+
+def list_columns(config: Config) -> list[str]:
+    """Every subscriber field templates may use: the CSV's columns and the custom fields in the database."""
+    columns = read_columns(config.path("subscribers"))
+    if _has_state(config):
+        with contextlib.suppress(StateError):  # the database is down: the CSV's columns still render
+            columns += field_names(engine_for(config))
+    return list(dict.fromkeys(columns))
+
+
 def sample_subscriber(config: Config) -> Subscriber:
-    """Who previews and sample .eml files are personalized for: configured, else the list's first row."""
+    """Who previews and sample .eml files are personalized for: configured, else the list's first row,
+    else the first active subscriber in the database."""
     nl = config.newsletter
     if nl.sample_email:
         return Subscriber.of(nl.sample_email, nl.sample_name)
@@ -298,4 +264,11 @@ def sample_subscriber(config: Config) -> Subscriber:
         first = next(iter_subscribers(config.path("subscribers")), None)
     except NewsletterError:
         first = None
+    if first is None and _has_state(config):
+        try:
+            row = first_active(engine_for(config))
+        except StateError:
+            row = None
+        if row is not None:
+            first = Subscriber(email=row.email, name=row.name, fields=row.fields, line=row.line)
     return first or Subscriber.of("reader@example.com", nl.sample_name)

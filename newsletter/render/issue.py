@@ -34,7 +34,7 @@ from premailer import Premailer
 from ..config import Config
 from ..content.articles import Article
 from ..content.issue import Issue
-from ..content.subscribers import read_columns
+from ..content.subscribers import list_columns
 from ..errors import TemplateProblem
 from .i18n import install, locale_for
 from .images import AssetLinks
@@ -190,11 +190,11 @@ def render_issue(
 ) -> RenderedIssue:
     """Render once: the expensive part of a send (Markdown, Jinja2, premailer).
 
-    `columns` are the list's CSV columns that templates may use as subscriber.<column>; by
-    default those of the configured list.
+    `columns` are the subscriber fields templates may use as subscriber.<column>; by default the
+    CSV's columns and the custom fields of the subscribers in the database.
     """
     if columns is None:
-        columns = read_columns(config.path("subscribers"))
+        columns = list_columns(config)
     table = FieldTable()
     env = environment(config)
     links = Links()

@@ -19,7 +19,7 @@ from typing import Generic, NoReturn, TypeVar
 from jinja2 import Undefined, UndefinedError, pass_context
 from jinja2.runtime import Context
 
-BASE_COLUMNS = ("email", "name", "status", "subscribed_at")
+BASE_COLUMNS = ("email", "name", "first_name", "status", "subscribed_at")
 T = TypeVar("T")
 
 

@@ -1,10 +1,11 @@
 """One send run of an issue to the whole list: resumable, rate-limited, never twice.
 
 The flow: render the issue once; take the issue's lock; replay the outcome journal a killed run
-may have left; stream the list into delivery rows (insert-or-update, so a resume also picks up new
-subscribers); read the rows still to send in pages; push them through the delivery pool; record
-each outcome before that connection takes its next message (recording.py). After a SIGKILL at most
-one accepted message per connection is unrecorded, so a rerun duplicates at most `connections`.
+may have left; sync the CSV into the list and copy the audience into delivery rows (insert-or-update,
+so a resume also picks up new subscribers); read the rows still to send in pages; push them
+through the delivery pool; record each outcome before that connection takes its next message
+(recording.py). After a SIGKILL at most one accepted message per connection is unrecorded, so a
+rerun duplicates at most `connections`.
 
 `run_campaign` is the API (the CLI, the digest); it never prompts.
 """
@@ -18,15 +19,15 @@ from collections.abc import Iterator
 
 from ..config import Config
 from ..content.issue import Issue
-from ..content.subscribers import ListReport, iter_subscribers
 from ..errors import CampaignStopped
 from ..render.issue import render_issue
 from ..render.mime import MessageFactory
-from ..state import campaigns, deliveries
+from ..state import audience, campaigns, deliveries
 from ..state.engine import engine_for, utcnow
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus
 from . import dryrun
+from .audience import check_audience, other_sends, sync_list
 from .plan import EditChoice, check_sendable, open_campaign
 from .progress import Reporter, SilentReporter
 from .recording import replay_journal
@@ -83,27 +84,30 @@ async def run_campaign(
     # Renewed in the background: a big list takes a while to import, and the lock must stay fresh.
     lock.keep_renewed(on_lost=lost)
     try:
+        # The list first (the CSV synced in), and the audience's tags checked before any campaign exists.
+        synced = await asyncio.to_thread(sync_list, config, engine)
+        check_audience(config, engine, issue)
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)
         run_started = utcnow()
         run_no = campaigns.begin_run(engine, campaign.id)
-        report = ListReport(config.path("subscribers"))
 
         def import_list() -> None:
-            deliveries.add_subscribers(
-                engine, campaign.id, run_no, iter_subscribers(config.path("subscribers"), report=report)
-            )
+            audience.add_deliveries(engine, campaign.id, run_no, issue.audience)
             deliveries.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
             if on_edit == "remaining" and not resend:
-                deliveries.skip_already_received(engine, campaign.id, issue.key, issue.content_hash)
+                deliveries.skip_already_received(engine, campaign.id, campaign.key, issue.content_hash)
+            if not resend:
+                audience.skip_received_in(engine, campaign.id, other_sends(engine, issue))
             for old in earlier:
                 campaigns.set_status(engine, old.id, CampaignStatus.SUPERSEDED)
 
         await asyncio.to_thread(import_list)
+        report = synced.report
         counts = deliveries.status_counts(engine, campaign.id)
         result = CampaignResult(
-            key=issue.key,
+            key=campaign.key,
             content_hash=issue.content_hash,
             round=campaign.round,
             campaign_id=campaign.id,
@@ -112,6 +116,8 @@ async def run_campaign(
         )
         if report.invalid:
             result.notes.append(report.skipped_message())
+        if synced.missing and synced.kept:
+            result.notes.append(synced.summary())
         if earlier:
             result.notes.append(
                 "the issue was edited after a partial send; this version goes "

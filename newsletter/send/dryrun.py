@@ -1,20 +1,25 @@
-"""`send --dry-run`: render every message, deliver none, change nothing in the state database."""
+"""`send --dry-run`: render every message, deliver none, record no campaign.
+
+Like every send it first syncs the CSV into the list, so the counts are the real send's.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import Engine
 
 from ..config import Config
 from ..content.issue import Issue
-from ..content.subscribers import iter_subscribers
+from ..content.subscribers import Subscriber
 from ..errors import NewsletterError
 from ..render.issue import RenderedIssue
 from ..render.mime import MessageFactory
-from ..state import deliveries
+from ..state import audience, deliveries
 from ..state.statuses import DeliveryStatus
 from ..state.suppressions import suppressed_addresses
+from .audience import check_audience, other_sends, sync_list
 from .plan import resumable
 from .recording import unfolded
 from .result import CampaignResult
@@ -22,20 +27,29 @@ from .result import CampaignResult
 
 def dry_run(config: Config, engine: Engine, issue: Issue, rendered: RenderedIssue, resend: bool) -> CampaignResult:
     started = time.monotonic()
+    synced = sync_list(config, engine)
+    check_audience(config, engine, issue)
     current, _latest = resumable(engine, issue, resend)
     already: set[str] = set()
     if current is not None:
         already.update(deliveries.sent_addresses(engine, current.id))
         already.update(e for _old, new, e in unfolded(config, engine, current).values() if new == DeliveryStatus.SENT)
     blocked = suppressed_addresses(engine)
-    message_key = current.message_key if current is not None else f"{issue.key}:{issue.content_hash}"
+    if not resend:
+        blocked.update(audience.received_addresses(engine, other_sends(engine, issue)))
+    message_key = current.message_key if current is not None else f"{issue.campaign_key}:{issue.content_hash}"
     factory = MessageFactory(rendered, config, message_key=message_key)
-    result = CampaignResult(key=issue.key, content_hash=issue.content_hash, dry_run=True, already_sent=len(already))
-    for sub in iter_subscribers(config.path("subscribers")):
-        key = sub.email.lower()
+    result = CampaignResult(
+        key=issue.campaign_key, content_hash=issue.content_hash, dry_run=True, already_sent=len(already)
+    )
+    if synced.report.invalid:
+        result.notes.append(synced.report.skipped_message())
+    for row in audience.iter_audience(engine, issue.audience):
+        key = row.email.lower()
         if key in blocked:
             result.skipped += 1
         elif key not in already:
+            sub = Subscriber(email=row.email, name=row.name, fields=json.loads(row.fields), line=row.line)
             try:
                 result.bytes_total += len(factory.build(sub))
                 result.to_send += 1

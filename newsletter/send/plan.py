@@ -14,15 +14,15 @@ from sqlalchemy import Engine
 
 from ..config import Config
 from ..content.issue import Issue
-from ..content.subscribers import ListReport, iter_subscribers
+from ..content.subscribers import ListReport
 from ..errors import AlreadySent, NewsletterError
 from ..render.lint import list_send_errors
 from ..render.unsubscribe import require_secret_for_list
-from ..state import campaigns, deliveries
+from ..state import audience, campaigns, deliveries
 from ..state.campaigns import CampaignRow
 from ..state.engine import engine_for
 from ..state.statuses import CampaignStatus, DeliveryStatus
-from ..state.suppressions import suppressed_addresses
+from .audience import check_audience, describe, other_sends, sync_list
 from .recording import current_counts
 from .transports import describe_transport
 from .verp import verp_for
@@ -40,9 +40,10 @@ class Plan:
     earlier_versions: list[CampaignRow]  # unfinished sends of an edited issue
     earlier_sent: int  # messages those earlier versions already delivered
     already_sent: int  # of this very campaign (resume)
-    listed: int | None  # active subscribers in the list (None when not counted)
+    listed: int | None  # active subscribers in the audience (None when not counted)
     suppressed: int | None
-    list_report: ListReport | None = None  # the counting pass's findings: `skipped_message()` for the prompt
+    list_report: ListReport | None = None  # the CSV sync's findings: `skipped_message()` for the prompt
+    received_elsewhere: int = 0  # of the audience, got this issue in a send to another audience
 
     @property
     def resuming(self) -> bool:
@@ -52,7 +53,11 @@ class Plan:
     def recipients(self) -> int | None:
         if self.listed is None or self.suppressed is None:
             return None
-        return max(0, self.listed - self.suppressed - self.already_sent)
+        return max(0, self.listed - self.suppressed - self.already_sent - self.received_elsewhere)
+
+    @property
+    def audience(self) -> str:
+        return describe(self.issue)
 
 
 def check_sendable(config: Config, issue: Issue) -> None:
@@ -70,10 +75,10 @@ def check_sendable(config: Config, issue: Issue) -> None:
 
 def resumable(engine: Engine, issue: Issue, resend: bool) -> tuple[CampaignRow | None, CampaignRow | None]:
     """(the campaign a run resumes: this version, still sending; this version's latest campaign)."""
-    latest = campaigns.latest_campaign(engine, issue.key, issue.content_hash)
+    latest = campaigns.latest_campaign(engine, issue.campaign_key, issue.content_hash)
     if latest is not None and latest.status == CampaignStatus.SENDING:
         return latest, latest
-    finished = campaigns.finished_campaign(engine, issue.key)
+    finished = campaigns.finished_campaign(engine, issue.campaign_key)
     if finished is not None and not resend:
         raise _already_sent(engine, finished, issue)
     return None, latest
@@ -94,26 +99,28 @@ def plan_campaign(config: Config, issue: Issue, *, resend: bool = False, count: 
     check_sendable(config, issue)
     engine = engine_for(config)
     current, _latest = resumable(engine, issue, resend)
-    earlier = campaigns.unfinished_other_versions(engine, issue.key, issue.content_hash)
+    key = issue.campaign_key
+    earlier = campaigns.unfinished_other_versions(engine, key, issue.content_hash)
     listed = suppressed = None
     report = None
-    if count:  # one extra pass over the list (the run imports it again): --yes skips it
-        blocked = suppressed_addresses(engine)
-        report = ListReport(config.path("subscribers"))
-        listed = suppressed = 0
-        for sub in iter_subscribers(config.path("subscribers"), report=report):
-            listed += 1
-            suppressed += sub.email.lower() in blocked
+    elsewhere = 0
+    if count:  # syncs the CSV once more than the run does: --yes skips it
+        report = sync_list(config, engine).report
+        check_audience(config, engine, issue)
+        listed, suppressed = audience.counts(engine, issue.audience)
+        if not resend:
+            elsewhere = audience.count_received(engine, issue.audience, other_sends(engine, issue))
     return Plan(
         issue=issue,
         backend=describe_transport(config),
         campaign=current,
         earlier_versions=earlier,
-        earlier_sent=deliveries.sent_count(engine, campaigns.other_version_ids(engine, issue.key, issue.content_hash)),
+        earlier_sent=deliveries.sent_count(engine, campaigns.other_version_ids(engine, key, issue.content_hash)),
         already_sent=current_counts(config, current).get(DeliveryStatus.SENT, 0) if current else 0,
         listed=listed,
         suppressed=suppressed,
         list_report=report,
+        received_elsewhere=elsewhere,
     )
 
 
@@ -122,13 +129,14 @@ def open_campaign(
 ) -> tuple[CampaignRow, list[CampaignRow]]:
     """The campaign this run works on (new, resumed, or a --resend round) and edited predecessors."""
     current, latest = resumable(engine, issue, resend)
-    earlier = campaigns.unfinished_other_versions(engine, issue.key, issue.content_hash)
+    key = issue.campaign_key
+    earlier = campaigns.unfinished_other_versions(engine, key, issue.content_hash)
     if earlier and on_edit == "abort":
         raise NewsletterError(
-            f"issue {issue.key} was edited after a partial send of an earlier version; nothing sent "
+            f"issue {key} was edited after a partial send of an earlier version; nothing sent "
             f"(choose to send the new version to the remaining subscribers or to everyone)"
         )
     if current is not None:
         return current, earlier
     round_ = latest.round + 1 if latest is not None else 1
-    return campaigns.create_campaign(engine, issue.key, issue.content_hash, round_, issue.subject, issue.title), earlier
+    return campaigns.create_campaign(engine, key, issue.content_hash, round_, issue.subject, issue.title), earlier

@@ -141,3 +141,59 @@ bounce_events = Table(
 )
 Index("ix_bounce_events_email", bounce_events.c.email, bounce_events.c.occurred_at)
 Index("ix_bounce_events_campaign", bounce_events.c.campaign_id, bounce_events.c.kind)
+# The list: one row per address, whatever brought it in (the CSV, an import, a signup, the operator).
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email_key", String, nullable=False),  # lower-cased, the identity
+    Column("email", String, nullable=False),  # as it is sent to
+    Column("name", String, nullable=False, default=""),
+    Column("first_name", String, nullable=False, default=""),
+    Column("status", String, nullable=False),  # statuses.SubscriberStatus
+    Column("source", String, nullable=False),  # statuses.SubscriberSource: who owns the row
+    Column("fields", Text, nullable=False, default="{}"),  # what templates see as subscriber.<key>, JSON
+    Column("line", Integer, nullable=False, default=0),  # the CSV line, for messages
+    # The consent record: how and when, the confirmation of a signup, the signup's address as a keyed hash.
+    Column("consent_how", String, nullable=False),
+    Column("consent_at", DateTime, nullable=False),
+    Column("consent_detail", String, nullable=False, default=""),
+    Column("confirmed_at", DateTime),
+    Column("consent_ip", String, nullable=False, default=""),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("email_key", name="uq_subscriber_address"),
+)
+Index("ix_subscribers_status", subscribers.c.status, subscribers.c.id)
+
+subscriber_tags = Table(
+    "subscriber_tags",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String, primary_key=True),  # lower-case
+)
+Index("ix_subscriber_tags_tag", subscriber_tags.c.tag, subscriber_tags.c.subscriber_id)
+
+# Names of the custom fields subscribers carry (templates may use them as subscriber.<name>).
+subscriber_fields = Table(
+    "subscriber_fields",
+    metadata,
+    Column("name", String, primary_key=True),
+)
+
+# Addresses erased by `subscribers remove`: only a one-way hash, so they cannot come back by an import.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("email_hash", String, primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Fixed-window counters shared by every `serve` replica: signups per client, confirmation mails per address.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String, primary_key=True),  # "<kind>:<keyed hash>"
+    Column("hits", Integer, nullable=False),
+    Column("window_start", DateTime, nullable=False),
+)

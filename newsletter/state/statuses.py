@@ -27,6 +27,25 @@ class SuppressionReason(StrEnum):
     COMPLAINED = "complained"
 
 
+class SubscriberStatus(StrEnum):
+    """A subscriber row's own status; a suppression (suppressions table) wins over it."""
+
+    PENDING = "pending"  # signed up, not confirmed yet: never mailed
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class SubscriberSource(StrEnum):
+    """Where a subscriber row came from, and who may change it: the CSV sync removes only its own rows."""
+
+    CSV = "csv"  # [paths] subscribers, synced at every send
+    IMPORT = "import"  # `subscribers import FILE`
+    SIGNUP = "signup"  # the form of `newsletter serve`, confirmed by the link
+    OPERATOR = "operator"  # `subscribers add`
+
+
 class DigestStatus(StrEnum):
     PENDING = "pending"  # articles frozen, campaign not finished
     SENT = "sent"

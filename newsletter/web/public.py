@@ -31,6 +31,7 @@ from ..state.statuses import SuppressionReason
 from ..state.suppressions import reason_for, suppress, unsuppress
 from .feed import atom_feed
 from .headers import ASSET_FOREVER, ASSET_SHORT, COMMON, FEED, PRIVATE_PAGE, SITE_CSP, SITE_PAGE, SVG_CSP, CommonHeaders
+from .signup import signup_routes
 from .site import SitePages
 
 log = logging.getLogger("newsletter.serve")
@@ -252,7 +253,7 @@ class PublicSite:
                 Route("/unsubscribe/{token}", self.confirm, methods=["GET"]),
                 Route("/unsubscribe/{token}", self.unsubscribe, methods=["POST"]),
                 Route("/resubscribe/{token}", self.resubscribe, methods=["POST"]),
-                # --- Signup: /subscribe and /confirm/{token} (web/signup.py) go here. -------------
+                *signup_routes(self.config, self.engine, self.pages),  # /subscribe and /confirm/{token} (web/signup.py)
             ],
             middleware=[Middleware(CommonHeaders)],
             exception_handlers={HTTPException: self.http_error, Exception: self.server_error},

@@ -1,0 +1,111 @@
+"""Reading a CSV of people, streamed: the file checks every list and import shares.
+
+UTF-16 is refused (Excel's "Unicode text"), a stray non-UTF-8 byte marks its row only (the file is
+read with surrogateescape), a byte-order mark is a warning, a broken quote is one bad line and the
+line numbers stay right across quoted line breaks. Problems go to the caller's `ListReport`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from ..errors import NewsletterError
+
+if TYPE_CHECKING:
+    from .subscribers import ListReport
+
+SURROGATE = re.compile(r"[\udc80-\udcff]")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def bad_bytes(text: str) -> str:
+    """The first non-UTF-8 bytes of a text read with surrogateescape, as `0xE9 0xFC`."""
+    return " ".join(f"0x{ord(c) - 0xDC00:02X}" for c in SURROGATE.findall(text)[:3])
+
+
+def open_csv(path: Path, missing: str) -> TextIO:
+    """The file as text; `missing` is what to say when it does not exist ("subscriber list not found; ...")."""
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(4)
+    except FileNotFoundError:
+        raise NewsletterError(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise NewsletterError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise NewsletterError(f"{path}:1: the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8')")
+    # surrogateescape: a stray non-UTF-8 byte marks its row instead of stopping the whole file.
+    return path.open(newline="", encoding="utf-8", errors="surrogateescape")
+
+
+def header(path: Path, reader: Iterator[list[str]], report: ListReport, first_line: str) -> list[str]:
+    """The header's column names (stripped); `first_line` says what the header should look like."""
+    try:
+        row = next(reader, None)
+    except csv.Error as exc:
+        raise NewsletterError(f"{path}:1: the header is not valid CSV ({exc})") from None
+    if not row:
+        raise NewsletterError(f"{path}:1: the file is empty; the first line must be the header {first_line}")
+    if row[0].startswith("\ufeff"):
+        row = [row[0][1:], *row[1:]]
+        report.add(
+            1, "the file starts with a byte-order mark (BOM), which was ignored; save as UTF-8 without BOM", False
+        )
+    columns = [c.strip() for c in row]
+    if SURROGATE.search("".join(columns)):
+        raise NewsletterError(f"{path}:1: the header is not UTF-8 text ({bad_bytes(''.join(columns))}); save as UTF-8")
+    seen: set[str] = set()
+    for number, name in enumerate(columns, 1):
+        if name and name in seen:
+            raise NewsletterError(f"{path}:1: column {name!r} appears twice in the header; rename or remove one")
+        seen.add(name)
+        if not name:
+            report.add(1, f"column {number} has no name, so its values are ignored; name it or remove it", False)
+    return columns
+
+
+def rows(reader: Iterator[list[str]], report: ListReport, start_line: int) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of every non-blank data row; unparseable lines are recorded as invalid and skipped.
+
+    `reader` is a csv.reader whose header was read; `start_line` its line_num then.
+    """
+    last_line = start_line
+    line_num = getattr(reader, "line_num", 0)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = last_line + 1
+            report.rows += 1
+            report.invalid_lines.append(line)
+            report.add(line, f"not valid CSV ({exc}); check quotes on this line and the ones before")
+            if getattr(reader, "line_num", line_num) == last_line:
+                return
+            last_line = getattr(reader, "line_num", last_line)
+            continue
+        line = last_line + 1
+        last_line = getattr(reader, "line_num", last_line)
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        report.rows += 1
+        yield line, row
+
+
+def width_problem(row: list[str], width: int) -> str | None:
+    """Too many fields, or bytes that are not UTF-8: the row cannot be read at all."""
+    if len(row) > width:
+        extra = ", ".join(repr(v) for v in row[width:][:2])
+        return (
+            f"{len(row)} fields, the header has {width} (extra: {extra}); "
+            f'put values containing commas in double quotes ("Lovelace, Ada") or add a column'
+        )
+    joined = "\x1f".join(row)
+    if SURROGATE.search(joined):
+        return f"not UTF-8 text (bytes {bad_bytes(joined)}); save the file as UTF-8 (in Excel: 'CSV UTF-8')"
+    return None

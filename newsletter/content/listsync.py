@@ -1,0 +1,101 @@
+"""The CSV at [paths] subscribers as a source of the list: synced into the database before every send.
+
+The rules: the file's valid rows are added or updated (name, fields, tags and, for the rows the CSV
+brought in, the status); a row the CSV brought in whose address is no longer in the file (or only on
+an invalid line) is deleted. Addresses that came from a signup, an import or the command line are
+never removed or re-statused by the file. An erased address is not brought back (a warning names
+its line); the suppression list still wins over everything at send time. A missing file changes
+nothing. The file is streamed; the addresses seen are kept as 8-byte fingerprints (content.addresses.Seen).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from ..config import Config
+from ..state.listwrite import Incoming, ListWriter, WriteCounts
+from ..state.statuses import SubscriberSource, SubscriberStatus
+from ..state.subscribers import csv_rows
+from .addresses import Seen
+from .names import parse_tags
+from .subscribers import ListReport, Subscriber, iter_rows
+
+
+@dataclass
+class SyncResult:
+    """What one sync did; `report` holds the file's problems (`skipped_message()` for a send)."""
+
+    path: Path
+    report: ListReport
+    counts: WriteCounts
+    missing: bool = False  # the file does not exist: nothing was changed
+    kept: int = 0  # with `missing`: rows that came from the file and stay as they are
+
+    def summary(self) -> str:
+        if self.missing:
+            return f"{self.path} not found: nothing synced" + (
+                f"; the {self.kept:,} subscribers it brought in earlier are kept" if self.kept else ""
+            )
+        c = self.counts
+        return (
+            f"{self.path}: {c.added:,} added, {c.updated:,} updated, {c.removed:,} removed (no longer in the file), "
+            f"{c.unchanged:,} unchanged, {c.suppressed:,} erased addresses left out, "
+            f"{self.report.invalid:,} invalid rows"
+        )
+
+
+def parse_when(text: str) -> dt.datetime | None:
+    """A consent time as sources write it: ISO dates and times (with a zone or UTC), else None."""
+    text = text.strip().replace("Z", "+00:00")
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment
+
+
+def _incoming(sub: Subscriber, path: Path) -> Incoming:
+    fields = sub.fields
+    tags = parse_tags(fields["tags"]) if "tags" in fields else None
+    return Incoming(
+        email=sub.email,
+        name=sub.name,
+        first_name=fields.get("first_name", ""),
+        fields=fields,
+        status=SubscriberStatus(sub.status),
+        tags=tags,
+        line=sub.line,
+        consent_at=parse_when(fields.get("subscribed_at", "")),
+        detail=f"{path.name} line {sub.line}",
+    )
+
+
+def sync_csv(config: Config, engine: Engine, *, dry_run: bool = False) -> SyncResult:
+    """Bring the database in line with the CSV (see the module's rules); a dry run keeps nothing."""
+    path = config.path("subscribers")
+    report = ListReport(path)
+    if not path.exists():
+        return SyncResult(path, report, WriteCounts(), missing=True, kept=csv_rows(engine))
+    seen = Seen()
+    writer = ListWriter(engine, SubscriberSource.CSV, dry_run=dry_run)
+    try:
+        for sub in iter_rows(path, report=report, seen=seen):
+            if writer.add(_incoming(sub, path)) == "erased":
+                report.add(
+                    sub.line,
+                    f"{sub.email} was erased (subscribers remove) and is not brought back; delete this row",
+                    False,
+                )
+        writer.remove_unseen(lambda key: seen.line_of(key) != 0)
+        counts = writer.finish()
+    finally:
+        writer.close()
+    return SyncResult(path, report, counts)
