@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ..config import Config
-from ..state.listwrite import Incoming, ListWriter, WriteCounts
+from ..state.listwrite import BatchHook, Incoming, ListWriter, WriteCounts
 from ..state.statuses import SubscriberSource, SubscriberStatus
 from ..state.subscribers import csv_rows
 from .addresses import Seen
@@ -78,14 +78,19 @@ def _incoming(sub: Subscriber, path: Path) -> Incoming:
     )
 
 
-def sync_csv(config: Config, engine: Engine, *, dry_run: bool = False) -> SyncResult:
-    """Bring the database in line with the CSV (see the module's rules); a dry run keeps nothing."""
+def sync_csv(
+    config: Config, engine: Engine, *, dry_run: bool = False, on_batch: BatchHook | None = None
+) -> SyncResult:
+    """Bring the database in line with the CSV (see the module's rules); a dry run keeps nothing.
+
+    `on_batch` hears each written batch's addresses in its transaction (the send's delivery rows).
+    """
     path = config.path("subscribers")
     report = ListReport(path)
     if not path.exists():
         return SyncResult(path, report, WriteCounts(), missing=True, kept=csv_rows(engine))
     seen = Seen()
-    writer = ListWriter(engine, SubscriberSource.CSV, dry_run=dry_run)
+    writer = ListWriter(engine, SubscriberSource.CSV, dry_run=dry_run, on_batch=on_batch)
     try:
         for sub in iter_rows(path, report=report, seen=seen):
             if writer.add(_incoming(sub, path)) == "erased":

@@ -32,15 +32,41 @@ def sync_list(config: Config, engine: Engine) -> SyncResult:
     return sync_csv(config, engine)
 
 
+def _nobody(config: Config) -> NewsletterError:
+    path = config.path("subscribers")
+    where = "" if path.exists() else f" ({path} not found)"
+    return NewsletterError(
+        f"the list has no active subscriber{where}: nobody to send to; add people with `newsletter subscribers "
+        f"add` or `import`, the signup form of `newsletter serve`, or a CSV at [paths] subscribers"
+    )
+
+
+def csv_rows_estimate(config: Config) -> int:
+    """About how many rows the CSV has (its lines but the header), from a byte count: 50 ms for 64 MB."""
+    path = config.path("subscribers")
+    try:
+        with path.open("rb") as fh:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        return 0
+    return max(lines - 1, 0)
+
+
+def check_list(config: Config, engine: Engine) -> None:
+    """Before a streamed send: refuse a list that can reach nobody (no CSV rows, nobody active in the database)."""
+    if csv_rows_estimate(config) == 0 and audience.counts(engine)[0] == 0:
+        raise _nobody(config)
+
+
+def estimate_list(config: Config, engine: Engine) -> int:
+    """How many a streamed send will reach, for its progress bar: the CSV's rows or the active list."""
+    return max(csv_rows_estimate(config), audience.counts(engine)[0])
+
+
 def check_audience(config: Config, engine: Engine, issue: Issue) -> None:
     """Refuse a send that could reach nobody: an empty list (a typo in [paths] subscribers?) or an unknown tag."""
     if not issue.audience and audience.counts(engine)[0] == 0:
-        path = config.path("subscribers")
-        where = "" if path.exists() else f" ({path} not found)"
-        raise NewsletterError(
-            f"the list has no active subscriber{where}: nobody to send to; add people with `newsletter subscribers "
-            f"add` or `import`, the signup form of `newsletter serve`, or a CSV at [paths] subscribers"
-        )
+        raise _nobody(config)
     missing = audience.unknown_tags(engine, issue.audience)
     if not missing:
         return

@@ -22,12 +22,13 @@ from ..content.issue import Issue
 from ..errors import CampaignStopped
 from ..render.issue import render_issue
 from ..render.mime import MessageFactory
-from ..state import audience, campaigns, deliveries
+from ..state import campaigns, deliveries
 from ..state.engine import engine_for, utcnow
 from ..state.lock import Lock
-from ..state.statuses import CampaignStatus, DeliveryStatus
+from ..state.statuses import DeliveryStatus
 from . import dryrun
-from .audience import check_audience, other_sends, sync_list
+from .audience import check_audience, check_list, estimate_list, other_sends, sync_list
+from .listimport import ListImport
 from .plan import EditChoice, check_sendable, open_campaign
 from .progress import Reporter, SilentReporter
 from .recording import replay_journal
@@ -84,53 +85,73 @@ async def run_campaign(
     # Renewed in the background: a big list takes a while to import, and the lock must stay fresh.
     lock.keep_renewed(on_lost=lost)
     try:
-        # The list first (the CSV synced in), and the audience's tags checked before any campaign exists.
-        synced = await asyncio.to_thread(sync_list, config, engine)
-        check_audience(config, engine, issue)
+        # A segment's tags are checked against the whole list before any campaign exists; the whole
+        # list otherwise streams into the campaign while the first messages go out (listimport.py).
+        synced = None
+        if issue.audience:
+            synced = await asyncio.to_thread(sync_list, config, engine)
+            check_audience(config, engine, issue)
+        else:
+            check_list(config, engine)
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
+        others = [] if resend else other_sends(engine, issue)
+        if synced is None and (earlier or resend or others):  # who to skip depends on the whole list
+            synced = await asyncio.to_thread(sync_list, config, engine)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)
         run_started = utcnow()
         run_no = campaigns.begin_run(engine, campaign.id)
-
-        def import_list() -> None:
-            audience.add_deliveries(engine, campaign.id, run_no, issue.audience)
-            deliveries.skip_unlisted_and_suppressed(engine, campaign.id, run_no)
-            if on_edit == "remaining" and not resend:
-                deliveries.skip_already_received(engine, campaign.id, campaign.key, issue.content_hash)
-            if not resend:
-                audience.skip_received_in(engine, campaign.id, other_sends(engine, issue))
-            for old in earlier:
-                campaigns.set_status(engine, old.id, CampaignStatus.SUPERSEDED)
-
-        await asyncio.to_thread(import_list)
-        report = synced.report
+        feed = ListImport(
+            config,
+            engine,
+            issue,
+            campaign,
+            run_no,
+            earlier,
+            others,
+            resend=resend,
+            remaining_only=on_edit == "remaining" and not resend,
+            synced=synced,
+        )
         counts = deliveries.status_counts(engine, campaign.id)
+        importing = None
+        if feed.streaming:
+            importing = await feed.start()
+            to_send = estimate_list(config, engine) + counts.get(DeliveryStatus.DEFERRED, 0)
+        else:
+            await asyncio.to_thread(feed.work)
+            counts = deliveries.status_counts(engine, campaign.id)
+            to_send = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.DEFERRED, 0)
         result = CampaignResult(
             key=campaign.key,
             content_hash=issue.content_hash,
             round=campaign.round,
             campaign_id=campaign.id,
-            to_send=counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.DEFERRED, 0),
+            to_send=to_send,
             already_sent=counts.get(DeliveryStatus.SENT, 0),
         )
-        if report.invalid:
-            result.notes.append(report.skipped_message())
-        if synced.missing and synced.kept:
-            result.notes.append(synced.summary())
         if earlier:
             result.notes.append(
                 "the issue was edited after a partial send; this version goes "
                 + ("only to those who did not receive the earlier one" if on_edit == "remaining" else "to everyone")
             )
         factory = MessageFactory(rendered, config, message_key=campaign.message_key, wire=wire_form(config))
-        sender = Sender(config, engine, campaign, factory, result, reporter, stop, run_started)
+        sender = Sender(config, engine, campaign, factory, result, reporter, stop, run_started, feed)
         watcher = asyncio.create_task(_watch_lock(lost, sender))
         try:
             with stop_on_signals(stop) if handle_signals else contextlib.nullcontext():
                 await sender.run()
         finally:
             watcher.cancel()
+            if importing is not None:
+                await asyncio.wait({importing})  # the import's last batch and its bookkeeping
+        if importing is not None:
+            importing.result()  # a list that could not be read stops the run here, said in one line
+        if feed.synced is not None:
+            if feed.synced.report.invalid:
+                result.notes.append(feed.synced.report.skipped_message())
+            if feed.synced.missing and feed.synced.kept:
+                result.notes.append(feed.synced.summary())
         counts = deliveries.status_counts(engine, campaign.id)
         result.skipped = counts.get(DeliveryStatus.SKIPPED, 0)
         result.remaining = counts.get(DeliveryStatus.PENDING, 0) + counts.get(DeliveryStatus.DEFERRED, 0)

@@ -15,9 +15,11 @@ from ..errors import DeliveryError, NewsletterError
 from ..render.mime import MessageFactory
 from ..state import deliveries
 from ..state.campaigns import CampaignRow
+from ..state.deliveries import PendingRow
 from ..state.engine import utcnow
 from ..state.outcomes import Outcome
 from ..state.statuses import DeliveryStatus
+from .listimport import ListImport
 from .pool import DeliveryPool, Job
 from .progress import Reporter
 from .ratelimit import RateLimiter
@@ -47,8 +49,10 @@ class Sender:
         reporter: Reporter,
         stop: asyncio.Event,
         run_started: dt.datetime,
+        feed: ListImport,
     ) -> None:
         self.config = config
+        self.feed = feed
         self.engine = engine
         self.campaign = campaign
         self.factory = factory
@@ -74,16 +78,42 @@ class Sender:
         return limiter
 
     async def _jobs(self) -> AsyncIterator[Job]:
-        after = 0
-        verp, campaign_id = self.verp, self.campaign.id
+        """This run's new rows as the list import commits them; then an earlier run's rows it confirmed."""
+        feed, run = self.feed, self.feed.run
+        after = feed.boundary
         while not self.stop.is_set():
-            page = deliveries.pending_page(self.engine, campaign_id, after, PAGE)
+            finished = feed.done.is_set()  # read before the page: a row committed after it is still found
+            page = deliveries.pending_page(self.engine, self.campaign.id, run, after, PAGE)
+            if page:
+                for job in self._to_jobs(page):
+                    yield job
+                after = page[-1].id
+            elif finished or feed.error is not None:
+                break
+            else:
+                await feed.changed()
+        if feed.error is not None:
+            return
+        after = 0
+        while feed.boundary and not self.stop.is_set():
+            page = deliveries.pending_page(self.engine, self.campaign.id, run, after, PAGE, upto=feed.boundary)
             if not page:
                 return
-            for row in page:
-                sender = verp.list_sender(campaign_id, row.id, row.email) if verp else ""
-                yield Job(id=row.id, recipient=row.email, payload=row, sender=sender)
+            for job in self._to_jobs(page):
+                yield job
             after = page[-1].id
+
+    def _to_jobs(self, page: list[PendingRow]) -> list[Job]:
+        verp, campaign_id = self.verp, self.campaign.id
+        return [
+            Job(
+                id=row.id,
+                recipient=row.email,
+                payload=row,
+                sender=verp.list_sender(campaign_id, row.id, row.email) if verp else "",
+            )
+            for row in page
+        ]
 
     def _build(self, job: Job) -> bytes:
         row = job.payload

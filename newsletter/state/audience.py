@@ -9,7 +9,7 @@ after it by `deliveries.skip_unlisted_and_suppressed`, as before.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, case, func, select, update
 
@@ -36,17 +36,28 @@ def _tag_sql(tags: Sequence[str]) -> str:
     return f" AND EXISTS (SELECT 1 FROM subscriber_tags t WHERE t.subscriber_id = s.id AND t.tag IN ({marks}))"
 
 
-def add_deliveries(engine: Engine, campaign_id: int, run: int, tags: Sequence[str] = ()) -> int:
-    """Active subscribers (with any of `tags`) into the campaign's delivery rows; returns how many."""
-    stamp = dbapi_time(engine, utcnow())
-    sql = (
+def _delivery_sql(tags: Sequence[str], where: str = "") -> str:
+    """INSERT ... SELECT of active subscribers into a campaign's delivery rows (new ones pending, known ones seen)."""
+    return (
         "INSERT INTO deliveries (campaign_id, email_key, email, name, fields, line, status, attempts, last_reply,"
         " seen_run, created_at, updated_at)"
         " SELECT ?, s.email_key, s.email, s.name, s.fields, s.line, 'pending', 0, '', ?, ?, ? FROM subscribers s"
-        f" WHERE s.status = 'active'{_tag_sql(tags)}"
+        f" WHERE s.status = 'active'{where}{_tag_sql(tags)}"
         " ON CONFLICT (campaign_id, email_key) DO UPDATE SET seen_run = excluded.seen_run, name = excluded.name,"
         " fields = excluded.fields"
     )
+
+
+def add_deliveries(
+    engine: Engine, campaign_id: int, run: int, tags: Sequence[str] = (), *, except_csv: bool = False
+) -> int:
+    """Active subscribers (with any of `tags`) into the campaign's delivery rows; returns how many.
+
+    `except_csv`: only the rows the CSV does not own (signups, imports, the operator's), while the
+    CSV's own come in batch by batch as it is synced (`add_deliveries_for`).
+    """
+    stamp = dbapi_time(engine, utcnow())
+    sql = _delivery_sql(tags, " AND s.source <> 'csv'" if except_csv else "")
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -62,6 +73,26 @@ def add_deliveries(engine: Engine, campaign_id: int, run: int, tags: Sequence[st
     finally:
         raw.close()
     return count
+
+
+def add_deliveries_for(engine: Engine, raw: Any, campaign_id: int, run: int, keys: Sequence[str]) -> None:
+    """The given addresses' delivery rows, on `raw` inside the caller's transaction (a CSV sync's batch)."""
+    if not keys:
+        return
+    marks = ", ".join("?" * len(keys))
+    sql = _delivery_sql((), f" AND s.email_key IN ({marks})")
+    stamp = dbapi_time(engine, utcnow())
+    cursor = raw.cursor()
+    try:
+        cursor.execute(dbapi_sql(engine, sql), (campaign_id, run, stamp, stamp, *keys))
+    finally:
+        cursor.close()
+
+
+def last_delivery_id(engine: Engine) -> int:
+    """The highest delivery row id so far: rows a run creates come after it."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(deliveries.c.id), 0))).scalar_one())
 
 
 def counts(engine: Engine, tags: Sequence[str] = ()) -> tuple[int, int]:

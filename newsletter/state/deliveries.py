@@ -61,10 +61,13 @@ _UPSERT = (
     " ON CONFLICT (campaign_id, email_key) DO UPDATE SET seen_run = excluded.seen_run, name = excluded.name,"
     " fields = excluded.fields"
 )
+# Rows this run's list confirmed (seen_run), not suppressed since, in id order; `id <= ?` bounds a pass.
 _PAGE = (
-    "SELECT id, email, name, fields, line, attempts FROM deliveries"
-    " WHERE campaign_id = ? AND status IN ('pending', 'deferred') AND id > ? ORDER BY id LIMIT ?"
+    "SELECT d.id, d.email, d.name, d.fields, d.line, d.attempts FROM deliveries d"
+    " WHERE d.campaign_id = ? AND d.status IN ('pending', 'deferred') AND d.seen_run = ? AND d.id > ? AND d.id <= ?"
+    " AND NOT EXISTS (SELECT 1 FROM suppressions x WHERE x.email = d.email_key) ORDER BY d.id LIMIT ?"
 )
+_NO_LIMIT = 2**62
 
 
 def add_subscribers(
@@ -107,12 +110,18 @@ def add_subscribers(
     return total
 
 
-def pending_page(engine: Engine, campaign_id: int, after_id: int, limit: int = 500) -> list[PendingRow]:
-    """The next page of rows to send (pending or deferred by an earlier run), in id order."""
+def pending_page(
+    engine: Engine, campaign_id: int, run: int, after_id: int, limit: int = 500, upto: int | None = None
+) -> list[PendingRow]:
+    """The next page of rows to send (pending, or deferred by an earlier run) that run `run` listed, by id.
+
+    A row whose address was suppressed meanwhile (an unsubscribe during the send) is left out.
+    """
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
-        cursor.execute(dbapi_sql(engine, _PAGE), (campaign_id, after_id, limit))
+        bound = _NO_LIMIT if upto is None else upto
+        cursor.execute(dbapi_sql(engine, _PAGE), (campaign_id, run, after_id, bound, limit))
         found = cursor.fetchall()
         raw.commit()  # ends the read transaction (PostgreSQL keeps one open otherwise)
     finally:

@@ -78,11 +78,28 @@ _SUPPRESS = (
 )
 
 
-class ListWriter:
-    """Queues subscribers and writes them a batch at a time; `finish()` commits (or rolls back a dry run)."""
+BatchHook = Callable[[Any, list[str]], None]
 
-    def __init__(self, engine: Engine, source: SubscriberSource, *, dry_run: bool = False, batch: int = 1000) -> None:
+
+class ListWriter:
+    """Queues subscribers and writes them a batch at a time; `finish()` commits (or rolls back a dry run).
+
+    `on_batch(raw_connection, email_keys)` runs after each batch is written, in the batch's own
+    transaction: a send gives the batch's addresses their delivery rows there, so it can start
+    delivering while the rest of a big list is still being read.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        source: SubscriberSource,
+        *,
+        dry_run: bool = False,
+        batch: int = 1000,
+        on_batch: BatchHook | None = None,
+    ) -> None:
         self.engine = engine
+        self.on_batch = on_batch
         self.source = source
         self.dry_run = dry_run
         self.batch = batch
@@ -171,6 +188,8 @@ class ListWriter:
             self._execute(_SUPPRESS, suppressions)
             if batch:
                 self._write(batch)
+                if self.on_batch is not None and not self.dry_run:
+                    self.on_batch(self.raw, [row.email.lower() for row in batch])
         except BaseException:
             self.raw.rollback()
             raise
