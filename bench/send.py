@@ -56,7 +56,12 @@ ARTICLE = "2026-11-23-welcome"
 ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
 # --verp: every message of (b) goes out with its own signed envelope sender ([bounces] address).
 VERP = {"NEWSLETTER_BOUNCES_ADDRESS": "bounces@example.com", "NEWSLETTER_SECRET_KEY": "b" * 32}
-EXTRA_ENV: dict[str, str] = {}
+# A set-up `send` accepts for a list send over SMTP (newsletter doctor: no example From or postal address).
+SETUP = {
+    "NEWSLETTER_NEWSLETTER_FROM": "Privacy Notes <newsletter@privacy-notes.news>",
+    "NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": "Privacy Notes, 12 Chausseestraße, 10115 Berlin, Germany",
+}
+EXTRA_ENV: dict[str, str] = dict(SETUP)
 CONNECTIONS = 4
 DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
@@ -74,7 +79,7 @@ def dkim_env(folder: Path) -> dict[str, str]:
     )
     path.chmod(0o600)
     return {
-        "NEWSLETTER_DKIM_DOMAIN": "example.com",
+        "NEWSLETTER_DKIM_DOMAIN": "privacy-notes.news",
         "NEWSLETTER_DKIM_SELECTOR": "bench",
         "NEWSLETTER_DKIM_KEY_FILE": str(path),
     }
