@@ -87,7 +87,7 @@ def test_a_configured_folder_is_clean(cli: Cli, folder: Path) -> None:
     ("env", "level", "expected"),
     [
         ({"NEWSLETTER_NEWSLETTER_FROM": "News <news@gmail.com>"}, "error", "a mailbox provider's domain"),
-        ({"NEWSLETTER_NEWSLETTER_FROM": "News <news@letters.test>"}, "error", "a domain reserved for examples"),
+        ({"NEWSLETTER_NEWSLETTER_FROM": "News <news@letters.example.net>"}, "error", "a domain reserved for examples"),
         ({"NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": " "}, "error", "postal_address: empty"),
         ({"NEWSLETTER_SECRET_KEY": ""}, "error", "NEWSLETTER_SECRET_KEY is not set but [newsletter] base_url is"),
         ({"NEWSLETTER_NEWSLETTER_BASE_URL": "http://news.example.org"}, "warning", "is not https://"),
