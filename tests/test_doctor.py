@@ -163,7 +163,9 @@ def test_dns_problems_each_with_the_record_to_publish(cli: Cli, folder: Path) ->
     with DnsServer(zone) as server:
         result = cli("doctor", "--dns", "--nameserver", server.address)
     assert result.exit_code == 2, result.output
-    assert "error: DMARC: _dmarc.privacy-notes.news says p=reject, and neither a DKIM signature of ours" in result.output
+    assert (
+        "error: DMARC: _dmarc.privacy-notes.news says p=reject, and neither a DKIM signature of ours" in result.output
+    )
     assert "warning: SPF: mailer-service.net has no SPF record" in result.output
 
 
