@@ -91,6 +91,9 @@ def one_run(root: Path, subscribers: int, postgres: str, rng: random.Random) -> 
     env.update(
         {
             "NEWSLETTER_DELIVERY_BACKEND": "smtp",
+            # `send` refuses a list send over SMTP from an example domain or with the example postal address.
+            "NEWSLETTER_NEWSLETTER_FROM": "Privacy Notes <newsletter@privacy-notes.news>",
+            "NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": "Privacy Notes, 12 Chausseestraße, 10115 Berlin, Germany",
             "NEWSLETTER_SMTP_HOST": "127.0.0.1",
             "NEWSLETTER_SMTP_PORT": str(controller.port),
             "NEWSLETTER_SMTP_SECURITY": "none",

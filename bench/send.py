@@ -6,7 +6,8 @@
                                     # also (b) of another checkout, interleaved: before/after in one run
     python bench/send.py --rtt 20      # a relay 20 ms away (bench/rtt_proxy.py in front of the sink):
                                     # (a) with 4 connections against (b) with its default settings
-    python bench/send.py --dkim       # every message DKIM-signed (RSA-2048), against the same send unsigned
+    python bench/send.py --dkim       # (b) with every message DKIM-signed (RSA-2048) against (b) unsigned,
+                                    # interleaved; with --rtt 20, through the round-trip proxy
     python bench/send.py --postgres postgresql://postgres@127.0.0.1:5432/postgres
                                     # (b) on PostgreSQL: a new database per run, made on that server
     python bench/send.py --verp     # (b) with [bounces] address: a signed envelope sender per message
@@ -58,7 +59,12 @@ ARTICLE = "2026-11-23-welcome"
 ONE_CLICK = {"NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org", "NEWSLETTER_SECRET_KEY": "b" * 32}
 # --verp: every message of (b) goes out with its own signed envelope sender ([bounces] address).
 VERP = {"NEWSLETTER_BOUNCES_ADDRESS": "bounces@example.com", "NEWSLETTER_SECRET_KEY": "b" * 32}
-EXTRA_ENV: dict[str, str] = {}
+# A set-up `send` accepts for a list send over SMTP (newsletter doctor: no example From or postal address).
+SETUP = {
+    "NEWSLETTER_NEWSLETTER_FROM": "Privacy Notes <newsletter@privacy-notes.news>",
+    "NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": "Privacy Notes, 12 Chausseestraße, 10115 Berlin, Germany",
+}
+EXTRA_ENV: dict[str, str] = dict(SETUP)
 CONNECTIONS = 4
 DEFAULT_CONNECTIONS: list[bool] = []  # non-empty: (b) runs with its default [smtp] connections (--rtt)
 POSTGRES: list[str] = []  # the admin URL of a PostgreSQL server, when (b) runs on PostgreSQL
@@ -77,7 +83,7 @@ def dkim_env(folder: Path) -> dict[str, str]:
     )
     path.chmod(0o600)
     return {
-        "NEWSLETTER_DKIM_DOMAIN": "example.com",
+        "NEWSLETTER_DKIM_DOMAIN": "privacy-notes.news",
         "NEWSLETTER_DKIM_SELECTOR": "bench",
         "NEWSLETTER_DKIM_KEY_FILE": str(path),
     }
@@ -218,13 +224,15 @@ class SendRun:
     wall: float
 
 
-def newsletter_send(sink: Sink, folder: Path, count: int, tree: Path = REPO) -> SendRun:
+def newsletter_send(
+    sink: Sink, folder: Path, count: int, tree: Path = REPO, extra: dict[str, str] | None = None
+) -> SendRun:
     """(b) the real command in a subprocess; its exact wall time and peak RSS from os.wait4 (its own rusage).
 
     `tree`: the checkout whose package runs (another one for a before/after comparison).
     """
     state = fresh_state(folder)  # a fresh campaign each time
-    env = {**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve())}
+    env = {**env_for(sink, folder), **state, "PYTHONPATH": str(tree.resolve()), **(extra or {})}
     if FROM_DB:  # the list into the database first (not timed); the send then has no CSV to read
         env["NEWSLETTER_PATHS_SUBSCRIBERS"] = "no-such-list.csv"
         imported = subprocess.run(
@@ -298,6 +306,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_db:
         FROM_DB.append(True)
+    if args.dkim:
+        count = 2_000 if args.quick else 10_000
+        dkim_bench(count if not args.rtt else count // 2, args.rtt, max(1, args.repeat), args.one_click)
+        return
     if args.rtt:
         rtt_bench(args.rtt, 5_000 if not args.quick else 600, args.one_click)
         return
@@ -305,8 +317,6 @@ def main() -> None:
         POSTGRES.append(args.postgres)
     if args.one_click:
         EXTRA_ENV.update(ONE_CLICK)
-    if args.dkim:
-        EXTRA_ENV.update(dkim_env(Path(tempfile.mkdtemp())))
     if args.verp:
         EXTRA_ENV.update(VERP)
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
@@ -380,6 +390,43 @@ def main() -> None:
     ratio = big.peak_rss_mb / b.peak_rss_mb
     print(
         f"RSS({large:,}) / RSS({small:,}) = {big.peak_rss_mb:.1f} / {b.peak_rss_mb:.1f} MB = {ratio:.2f}  target <= 1.3"
+    )
+
+
+def dkim_bench(count: int, rtt_ms: float | None, repeat: int, one_click: bool) -> None:
+    """(b) unsigned and (b) RSA-2048-signed, alternating `repeat` times, each keeping its best run."""
+    if one_click:
+        EXTRA_ENV.update(ONE_CLICK)
+    if rtt_ms:
+        DEFAULT_CONNECTIONS.append(True)
+    sink = Sink()
+    try:
+        if rtt_ms:
+            sink.behind_proxy(rtt_ms)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = make_folder(Path(tmp), count)
+            signed_env = dkim_env(Path(tmp))
+            connections = "default connections" if rtt_ms else f"{CONNECTIONS} connections"
+            print(f"sink: {sink.name}; {count:,} messages; {connections}; RSA-2048 against unsigned", flush=True)
+            plain: list[SendRun] = []
+            signed: list[SendRun] = []
+            for _ in range(repeat):
+                plain.append(newsletter_send(sink, folder, count))
+                signed.append(newsletter_send(sink, folder, count, extra=signed_env))
+                print(
+                    f"  unsigned {plain[-1].rate_wall:,.0f} msg/s whole process, {plain[-1].rate_sending:,.0f} while "
+                    f"sending; signed {signed[-1].rate_wall:,.0f} / {signed[-1].rate_sending:,.0f}",
+                    flush=True,
+                )
+    finally:
+        sink.close()
+    p, d = max(plain, key=lambda r: r.rate_wall), max(signed, key=lambda r: r.rate_wall)
+    p_sending, d_sending = max(r.rate_sending for r in plain), max(r.rate_sending for r in signed)
+    print(f"unsigned: {p.rate_wall:,.0f} msg/s whole process ({p.wall:.2f}s), {p_sending:,.0f} while sending")
+    print(f"signed:   {d.rate_wall:,.0f} msg/s whole process ({d.wall:.2f}s), {d_sending:,.0f} while sending")
+    print(
+        f"signed/unsigned = {d.rate_wall / p.rate_wall:.2f} (whole process), {d_sending / p_sending:.2f} (sending)"
+        f"   target >= 0.9"
     )
 
 

@@ -65,6 +65,17 @@ class RecordingHandler:
             return [r for item in self.received for r in item.rcpt_tos]
 
 
+# A production-like set-up for sends to these servers: `send` refuses a list send over SMTP from an
+# example domain, with the example postal address (newsletter doctor's errors).
+SENDER_ADDRESS = "newsletter@privacy-notes.news"
+PRODUCTION = {
+    "NEWSLETTER_NEWSLETTER_FROM": f"Privacy Notes <{SENDER_ADDRESS}>",
+    "NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": "Privacy Notes, 12 Chausseestraße, 10115 Berlin, Germany",
+    "NEWSLETTER_NEWSLETTER_BASE_URL": "https://news.example.org",
+    "NEWSLETTER_SECRET_KEY": "smtp-tests-secret-0123456789abcdef",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -90,8 +101,9 @@ class SmtpServer:
         return int(self.controller.port)
 
     def env(self) -> dict[str, str]:
-        """Environment that points newsletter at this server (plain SMTP, no TLS)."""
+        """Environment that points newsletter at this server (plain SMTP, no TLS), set up as for production."""
         return {
+            **PRODUCTION,
             "NEWSLETTER_DELIVERY_BACKEND": "smtp",
             "NEWSLETTER_SMTP_HOST": "127.0.0.1",
             "NEWSLETTER_SMTP_PORT": str(self.port),

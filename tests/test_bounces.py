@@ -21,7 +21,7 @@ from newsletter.state.suppressions import reason_for
 
 from .bouncemail import BOUNCES, SECRET, Sent, deliver, fill, make_maildir, sent_by_recipient
 from .helpers import FAST, TLS, Cli, article, config_of, write_list
-from .smtpd import SmtpServer
+from .smtpd import SENDER_ADDRESS, SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -87,9 +87,11 @@ def test_each_message_goes_out_with_its_own_signed_verp_envelope_sender(
     del cli.env["NEWSLETTER_BOUNCES_ADDRESS"]
     smtp_server.handler.received.clear()
     assert cli("send", TLS, "--yes", "--resend").exit_code == 0
-    assert {r.mail_from for r in smtp_server.handler.received} == {"newsletter@example.com"}
+    assert {r.mail_from for r in smtp_server.handler.received} == {SENDER_ADDRESS}
     # A bounce address without the secret its tokens are signed with: refused before anything is sent.
-    cli.env.update({"NEWSLETTER_BOUNCES_ADDRESS": "bounces@example.com", "NEWSLETTER_SECRET_KEY": ""})
+    cli.env.update(
+        {"NEWSLETTER_BOUNCES_ADDRESS": "bounces@example.com", "NEWSLETTER_SECRET_KEY": "", "NEWSLETTER_NEWSLETTER_BASE_URL": ""}
+    )
     smtp_server.handler.received.clear()
     refused = cli("send", "2026-11-16-password-managers", "--yes")
     assert refused.exit_code == 2 and smtp_server.handler.received == []
@@ -328,14 +330,14 @@ def test_without_a_bounce_address_reports_are_matched_by_their_fields(
     smtp_server.handler.received.clear()
     assert cli("send", "2026-11-16-password-managers", "--yes").exit_code == 0
     sent = sent_by_recipient(smtp_server.handler.received)
-    assert {s.verp for s in sent.values()} == {"newsletter@example.com"}
+    assert {s.verp for s in sent.values()} == {SENDER_ADDRESS}
     maildir = make_maildir(folder / "bounces")
     # A DSN: the recipient from its fields, the campaign from the returned Message-ID.
     deliver(maildir, fill("postfix-dsn.eml", sent[addresses[0]]), "dsn")
     # A complaint with the recipient redacted and no token: the unsubscribe link in the reported headers.
     deliver(maildir, fill("yahoo-arf.eml", sent[addresses[1]]), "arf")
     # A DSN whose returned headers are gone: the recipient is known, the campaign is not.
-    bare = Sent(addresses[2], "newsletter@example.com", "<gone@example.com>", "")
+    bare = Sent(addresses[2], SENDER_ADDRESS, "<gone@example.com>", "")
     deliver(maildir, fill("postfix-dsn.eml", bare).replace(b"4Xk2Zp1r5Nz9vQx@", b"4XkBar1r5Nz9vQx@"), "bare")
     result = cli("bounces", "fetch")
     assert result.exit_code == 0, result.output

@@ -252,6 +252,7 @@ def test_without_base_url_a_digest_is_refused_for_the_list_and_the_preview_says_
 ) -> None:
     article(letter, "2026-11-20-a", "2026-11-20")
     cli.env.update({**smtp_server.env(), "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv"})
+    cli.env.pop("NEWSLETTER_NEWSLETTER_BASE_URL")  # the production-like set-up has one: not this test
     cli.env["NEWSLETTER_SCHEDULE_TIMEZONE"] = "Europe/Berlin"
     refused = cli("send", "--digest", "--yes", "--now", "2026-11-23T09:00")
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from .helpers import Cli, write_article
-from .smtpd import SmtpServer, free_port
+from .smtpd import PRODUCTION, SENDER_ADDRESS, SmtpServer, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -146,7 +146,8 @@ def test_index_shows_the_next_digest_and_why_it_cannot_go_to_the_list(
         f"{yesterday:%Y-%m-%d}-fresh.md",
         f"---\ntitle: Fresh this week\ndate: {yesterday:%Y-%m-%d %H:%M}\nsummary: New.\n---\n\nHello.\n",
     )
-    running = start_preview(folder, smtp_server.env())
+    no_base_url = {k: v for k, v in smtp_server.env().items() if k != "NEWSLETTER_NEWSLETTER_BASE_URL"}
+    running = start_preview(folder, no_base_url)
     try:
         page.goto(running.url)
         digest = page.locator("#digest")
@@ -192,14 +193,15 @@ def test_email_page_widths_tabs_and_headers(server: PreviewServer, page: Page) -
     headers = page.locator("#pane-headers")
     for name in ("From", "Subject", "To", "Message-ID", "List-Unsubscribe", "List-Id", "Date", "MIME-Version"):
         expect(headers.locator("th", has_text=re.compile(f"^{name}$"))).to_have_count(1)
-    expect(headers).to_contain_text("Privacy Notes <newsletter@example.com>")
-    expect(headers).to_contain_text("mailto:newsletter@example.com?subject=unsubscribe")
+    expect(headers).to_contain_text(f"Privacy Notes <{SENDER_ADDRESS}>")
+    expect(headers).to_contain_text(f"<{PRODUCTION['NEWSLETTER_NEWSLETTER_BASE_URL']}/unsubscribe/")
 
     expect(page.locator("#html-size")).to_contain_text("KB")
     expect(page.locator("#warnings")).to_have_text("No warnings.")
 
 
 def test_preview_is_byte_for_byte_what_render_writes(server: PreviewServer, cli: Cli, folder: Path) -> None:
+    cli.env.update(PRODUCTION)  # the preview runs with the SMTP server's set-up
     assert cli("render", TLS, "--out", "out").exit_code == 0
     html = httpx.get(f"{server.url}issue/{TLS}/email.html")
     assert html.status_code == 200

@@ -7,7 +7,7 @@ import email.policy
 from pathlib import Path
 
 from .helpers import Cli
-from .smtpd import SmtpServer
+from .smtpd import SENDER_ADDRESS, SmtpServer
 
 TLS = "2026-11-09-tls-certificates"
 
@@ -19,11 +19,11 @@ def test_send_test_over_smtp_to_a_real_server(cli: Cli, folder: Path, smtp_serve
     assert f"sent test of {TLS} to editor@example.net: smtp 127.0.0.1:{smtp_server.port}" in result.output
     received = smtp_server.handler.received
     assert [r.rcpt_tos for r in received] == [["editor@example.net"], ["Second@example.org"]]
-    assert all(r.mail_from == "newsletter@example.com" for r in received)
+    assert all(r.mail_from == SENDER_ADDRESS for r in received)
     msg = received[0].message
     assert msg["Subject"] == "[TEST] How TLS certificates really get checked"
     assert msg["To"] == "Ada Lovelace <editor@example.net>"
-    assert msg["From"] == "Privacy Notes <newsletter@example.com>"
+    assert msg["From"] == f"Privacy Notes <{SENDER_ADDRESS}>"
     assert msg.get_content_type() == "multipart/alternative"
     html = msg.get_body(("html",)).get_content()
     assert "Café – “quotes” 🙂" in html and "editor@example.net" in html

@@ -287,7 +287,7 @@ def test_archive_shows_published_issues_without_personal_data(
 def test_send_after_one_click_unsubscribe_skips_that_address(
     cli: Cli, config: Config, server: LiveServer, smtp_server: SmtpServer
 ) -> None:
-    cli.env.update({**smtp_server.env(), "NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01"})
+    cli.env.update({**smtp_server.env(), **ENV, "NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.01"})
     token = token_for(config, "grace@example.org")
     response = httpx.post(f"{server.url}/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200

@@ -25,7 +25,7 @@ from newsletter.render.mime import MessageFactory, dot_stuff
 from newsletter.send import smtp_wire
 
 from .helpers import Cli, config_of, write_article, write_list
-from .smtpd import SmtpServer, free_port
+from .smtpd import PRODUCTION, SmtpServer, free_port
 
 DOTTY = """---
 title: Dots
@@ -143,6 +143,7 @@ def test_postfix_smtp_sink_accepts_every_wire_message(cli: Cli, folder: Path) ->
                 time.sleep(0.05)
         cli.env.update(
             {
+                **PRODUCTION,
                 "NEWSLETTER_DELIVERY_BACKEND": "smtp",
                 "NEWSLETTER_SMTP_HOST": "127.0.0.1",
                 "NEWSLETTER_SMTP_PORT": str(port),

@@ -31,9 +31,8 @@ SIGNED = (
     "List-Unsubscribe-Post",
 )
 _WSP_RUN = re.compile(rb"[ \t]+")
-_WSP_EOL = re.compile(rb"[ \t]+\r\n")
+_SPACES = re.compile(rb"  +")
 _UNFOLD = re.compile(rb"\r\n(?=[ \t])")
-_UNSTUFF = re.compile(rb"(?m)^\.\.")
 _LINE = 74  # width of the folded DKIM-Signature lines
 
 
@@ -43,9 +42,25 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
 
 
 def _relaxed_body(body: bytes) -> bytes:
-    body = _WSP_RUN.sub(b" ", _WSP_EOL.sub(b"\r\n", body))
-    body = body.rstrip(b"\r\n")
+    """Whitespace runs as one space, none at a line's end, no empty lines at the end (RFC 6376 3.4.4).
+
+    A regex that matches every space ([ \t]+) visits each of a 12 KB body's two thousand (0.66 ms a
+    message, as much as the RSA signature); bytes.replace and a regex for runs of two or more, which
+    starts from a fast substring search, take 0.03 ms.
+    """
+    if b"\t" in body:
+        body = body.replace(b"\t", b" ")
+    if b"  " in body:
+        body = _SPACES.sub(b" ", body)
+    body = body.replace(b" \r\n", b"\r\n").rstrip(b"\r\n")
     return body + b"\r\n" if body else b""
+
+
+def _unstuff(body: bytes) -> bytes:
+    """SMTP's dot-stuffing undone (the signature covers the message, not its wire form)."""
+    if body.startswith(b".."):
+        body = body[1:]
+    return body.replace(b"\r\n..", b"\r\n.")
 
 
 def _headers(block: bytes) -> list[tuple[bytes, bytes]]:
@@ -81,25 +96,26 @@ def _signature_lines(signature: str) -> bytes:
 class DkimSigner:
     """Signs finished messages (plain or wire form: wire form is un-stuffed for the body hash)."""
 
-    def __init__(self, domain: str, selector: str, key: Any, algorithm: str) -> None:
+    def __init__(self, domain: str, selector: str, key: Any, algorithm: str, key_file: Path | None = None) -> None:
         self.domain = domain
         self.selector = selector
         self.key = key
         self.algorithm = algorithm
+        self.key_file = key_file  # where a signing process loads the key from
 
     def _sign(self, data: bytes) -> bytes:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        if self.algorithm == "ed25519-sha256":
-            return bytes(self.key.sign(hashlib.sha256(data).digest()))
-        return bytes(self.key.sign(data, padding.PKCS1v15(), hashes.SHA256()))
+        return private_sign(self.key, self.algorithm, data)
 
     def sign(self, message: bytes, *, wire: bool = False) -> bytes:
         """The message with a DKIM-Signature header in front."""
+        unsigned, data = self.prepare(message, wire=wire)
+        return finish(unsigned, self._sign(data), message)
+
+    def prepare(self, message: bytes, *, wire: bool = False) -> tuple[bytes, bytes]:
+        """(the DKIM-Signature header up to `b=`, the data to sign): all of signing but the private-key step."""
         head, _, body = message.partition(b"\r\n\r\n")
         if wire:
-            body = _UNSTUFF.sub(b".", body)
+            body = _unstuff(body)
         body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode()
         fields = _headers(head + b"\r\n")
         by_name: dict[bytes, list[bytes]] = {}
@@ -118,11 +134,25 @@ class DkimSigner:
         )
         unsigned = _fold_tags(tags)
         canonical += _relaxed_header(b"DKIM-Signature", unsigned[len(b"DKIM-Signature:") :]).rstrip(b"\r\n")
-        signature = base64.b64encode(self._sign(canonical)).decode()
-        return unsigned + _signature_lines(signature) + b"\r\n" + message
+        return unsigned, canonical
 
 
-def _load_key(path: Path, algorithm: str, where: str) -> Any:
+def finish(unsigned: bytes, signature: bytes, message: bytes) -> bytes:
+    """The message with its DKIM-Signature header: `prepare`'s header, the signature after `b=`."""
+    return unsigned + _signature_lines(base64.b64encode(signature).decode()) + b"\r\n" + message
+
+
+def private_sign(key: Any, algorithm: str, data: bytes) -> bytes:
+    """The private-key step of a DKIM signature (about 1 ms for RSA-2048 here, 0.06 ms for Ed25519)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    if algorithm == "ed25519-sha256":
+        return bytes(key.sign(hashlib.sha256(data).digest()))
+    return bytes(key.sign(data, padding.PKCS1v15(), hashes.SHA256()))
+
+
+def load_key(path: Path, algorithm: str, where: str) -> Any:
     from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -153,5 +183,5 @@ def signer_for(config: Config) -> DkimSigner | None:
     dkim = config.dkim
     if not dkim.domain:
         return None
-    key = _load_key(config.resolve(Path(dkim.key_file)), dkim.algorithm, config.where)
-    return DkimSigner(dkim.domain, dkim.selector, key, dkim.algorithm)
+    path = config.resolve(Path(dkim.key_file))
+    return DkimSigner(dkim.domain, dkim.selector, load_key(path, dkim.algorithm, config.where), dkim.algorithm, path)

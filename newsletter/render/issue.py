@@ -41,6 +41,7 @@ from .images import AssetLinks
 from .lint import lint, list_send_errors
 from .personal import TABLE_KEY, Field, FieldTable, SubscriberProxy, default_filter, field_values, fill_text
 from .plaintext import LazyText, Links
+from .postprocess import after_inlining, article_body
 from .theme import builtin_templates
 
 MARKDOWN_EXTENSIONS = ["extra", "smarty", "sane_lists"]
@@ -162,10 +163,12 @@ def inline_css(html: str) -> str:
     assert isinstance(inlined, str)
     if not inlined.lstrip().lower().startswith("<!doctype"):
         inlined = f"{_DOCTYPE}\n{inlined}"
-    return inlined
+    return after_inlining(inlined)  # premailer's bgcolor on <pre>, width on <body>...
 
 
-def _entry(article: Article, links: Links, base_url: str, assets: AssetLinks | None) -> dict[str, Any]:
+def _entry(
+    article: Article, links: Links, base_url: str, assets: AssetLinks | None, top_heading: int
+) -> dict[str, Any]:
     body_html = markdown_to_html(article.body)
     if article.excerpt:
         excerpt_html = markdown_to_html(article.excerpt)
@@ -176,9 +179,11 @@ def _entry(article: Article, links: Links, base_url: str, assets: AssetLinks | N
         excerpt_html = assets.rewrite(excerpt_html, article.path.parent)
     return {
         "article": article,
-        "html": Markup(body_html),
+        # Headings below the email's own, `th scope`, every image with a width (the text keeps its levels).
+        "html": Markup(article_body(body_html, top_heading)),
         "text": LazyText(body_html, links),  # its links are numbered where the text part shows it
-        "excerpt_html": Markup(excerpt_html),  # the `excerpt` or the text before <!-- more -->, else the summary
+        # The `excerpt` or the text before <!-- more -->, else the summary.
+        "excerpt_html": Markup(article_body(excerpt_html, top_heading)),
         "excerpt_text": LazyText(excerpt_html, links),
         "summary_text": article.summary,
         "url": f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else "",
@@ -200,7 +205,9 @@ def render_issue(
     links = Links()
     base_url = config.newsletter.base_url.rstrip("/")
     assets = AssetLinks.for_email(config) if base_url else None
-    entries = [_entry(a, links, base_url, assets) for a in issue.articles]
+    # An article's headings go below the email's title (h1), a digest's below each entry's title (h2).
+    top_heading = 2 if issue.kind == "article" else 3
+    entries = [_entry(a, links, base_url, assets, top_heading) for a in issue.articles]
     context: dict[str, Any] = {
         "newsletter": config.newsletter,
         "issue": issue,

@@ -147,7 +147,8 @@ class MessageFactory:
             lines.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         return b"".join(lines)
 
-    def build(self, subscriber: Subscriber) -> bytes:
+    def build(self, subscriber: Subscriber, *, sign: bool = True) -> bytes:
+        """The subscriber's message; DKIM-signed when [dkim] is set, unless `sign` is False (signed elsewhere)."""
         links = self.unsubscriber.links(subscriber.email)
         values = field_values(self.fields, subscriber.fields, links.url)
         message = b"".join(
@@ -162,4 +163,4 @@ class MessageFactory:
                 self.closing,
             ]
         )
-        return message if self.signer is None else self.signer.sign(message, wire=self.wire)
+        return message if self.signer is None or not sign else self.signer.sign(message, wire=self.wire)

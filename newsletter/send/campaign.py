@@ -72,7 +72,7 @@ async def run_campaign(
     version only to those who did not get the earlier one (no one gets two), "all" to everyone
     on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked.
     """
-    check_sendable(config, issue)
+    check_sendable(config, issue, dry_run=dry_run)
     reporter = reporter or SilentReporter()
     stop = stop or asyncio.Event()
     engine = engine_for(config)

@@ -23,6 +23,7 @@ from ..state.campaigns import CampaignRow
 from ..state.engine import engine_for
 from ..state.statuses import CampaignStatus, DeliveryStatus
 from .audience import check_audience, describe, other_sends, sync_list
+from .preflight import require_ready
 from .recording import current_counts
 from .transports import describe_transport
 from .verp import verp_for
@@ -60,7 +61,8 @@ class Plan:
         return describe(self.issue)
 
 
-def check_sendable(config: Config, issue: Issue) -> None:
+def check_sendable(config: Config, issue: Issue, *, dry_run: bool = False) -> None:
+    """Refuse what must not go to the list: a draft, broken links, a set-up `newsletter doctor` calls wrong."""
     if issue.draft:
         where = ", ".join(str(a.path) for a in issue.articles if a.draft)
         raise NewsletterError(
@@ -71,6 +73,8 @@ def check_sendable(config: Config, issue: Issue) -> None:
         raise NewsletterError(problem)
     require_secret_for_list(config)
     verp_for(config)  # a bounce address needs the secret its tokens are signed with
+    if not dry_run:  # an example From or postal address, a DKIM key that cannot sign...
+        require_ready(config, f"{issue.key} to the list over SMTP")
 
 
 def resumable(engine: Engine, issue: Issue, resend: bool) -> tuple[CampaignRow | None, CampaignRow | None]:

@@ -36,6 +36,8 @@ class Job:
 
 
 Report = Callable[[Job, Attempt, bool], Awaitable[None] | None]
+# Builds a connection's batch at once, e.g. signing it in another process; an error stands for its job.
+BuildBatch = Callable[[list[Job]], Awaitable[list[bytes | NewsletterError]]]
 
 
 class DeliveryPool:
@@ -60,8 +62,10 @@ class DeliveryPool:
         base_delay: float,
         stop: asyncio.Event,
         capacity: int = 2000,
+        build_batch: BuildBatch | None = None,
     ) -> None:
         self.connect = connect
+        self.build_batch = build_batch
         self.size = size
         self.sender = sender
         self.build = build
@@ -200,7 +204,8 @@ class DeliveryPool:
                 if first is None:
                     return
             chunk, closing = self._take(first)
-            for index, (job, data) in enumerate(zip(chunk, self._build_all(chunk), strict=True)):
+            built = await self.build_batch(chunk) if self.build_batch is not None else self._build_all(chunk)
+            for index, (job, data) in enumerate(zip(chunk, built, strict=True)):
                 if stop.is_set():
                     return  # the rest of the chunk stays pending: never attempted
                 if isinstance(data, NewsletterError):

@@ -25,6 +25,7 @@ from .progress import Reporter
 from .ratelimit import RateLimiter
 from .recording import outcome_log
 from .result import CampaignResult
+from .signing import SigningPool, cpus
 from .transport import Attempt, AttemptKind
 from .transports import transport_for
 from .verp import verp_for
@@ -119,6 +120,11 @@ class Sender:
         row = job.payload
         return self.factory.build(Subscriber(email=row.email, name=row.name, fields=row.field_values(), line=row.line))
 
+    def _build_unsigned(self, job: Job) -> bytes:
+        row = job.payload
+        subscriber = Subscriber(email=row.email, name=row.name, fields=row.field_values(), line=row.line)
+        return self.factory.build(subscriber, sign=False)
+
     def _report(self, job: Job, attempt: Attempt, final: bool) -> Awaitable[None] | None:
         """Record the outcome (durable against a kill when this returns, or once its awaitable is done)."""
         kind = attempt.kind
@@ -170,6 +176,10 @@ class Sender:
     async def run(self) -> None:
         batch = self.campaign.key if self.campaign.round == 1 else f"{self.campaign.key}-r{self.campaign.round}"
         size, connect = transport_for(self.config, batch)
+        signer = self.factory.signer
+        signing = None
+        if signer is not None and SigningPool.worth_it(signer, self.result.to_send):
+            signing = SigningPool(signer, self.factory.wire, self._build_unsigned, workers=cpus())
         pool = DeliveryPool(
             connect,
             size=size,
@@ -180,6 +190,7 @@ class Sender:
             max_attempts=self.config.smtp.max_attempts,
             base_delay=self.config.smtp.retry_base_delay,
             stop=self.stop,
+            build_batch=signing.build_batch if signing is not None else None,
         )
         self.reporter.start(self.result.to_send, f"sending {self.campaign.key}")
         started = time.monotonic()
@@ -189,6 +200,8 @@ class Sender:
         except DeliveryError as exc:  # could not connect at all: nothing was sent
             self.pool_fatal = exc
         finally:
+            if signing is not None:
+                signing.close()
             self.result.reconnects = pool.reconnects
             try:
                 await self.log.close()  # the last outcomes into the database
