@@ -52,15 +52,15 @@ def csv_rows_estimate(config: Config) -> int:
     return max(lines - 1, 0)
 
 
-def check_list(config: Config, engine: Engine) -> None:
-    """Before a streamed send: refuse a list that can reach nobody (no CSV rows, nobody active in the database)."""
-    if csv_rows_estimate(config) == 0 and audience.counts(engine)[0] == 0:
+def check_list(config: Config, engine: Engine) -> int:
+    """Before a streamed send: refuse a list that can reach nobody (no CSV rows, nobody active in the database).
+
+    Returns about how many it will reach, for the progress bar: the CSV's rows or the active list.
+    """
+    estimate = max(csv_rows_estimate(config), audience.counts(engine)[0])
+    if estimate == 0:
         raise _nobody(config)
-
-
-def estimate_list(config: Config, engine: Engine) -> int:
-    """How many a streamed send will reach, for its progress bar: the CSV's rows or the active list."""
-    return max(csv_rows_estimate(config), audience.counts(engine)[0])
+    return estimate
 
 
 def check_audience(config: Config, engine: Engine, issue: Issue) -> None:

@@ -27,7 +27,7 @@ from ..state.engine import engine_for, utcnow
 from ..state.lock import Lock
 from ..state.statuses import DeliveryStatus
 from . import dryrun
-from .audience import check_audience, check_list, estimate_list, other_sends, sync_list
+from .audience import check_audience, check_list, other_sends, sync_list
 from .listimport import ListImport
 from .plan import EditChoice, check_sendable, open_campaign
 from .progress import Reporter, SilentReporter
@@ -88,11 +88,12 @@ async def run_campaign(
         # A segment's tags are checked against the whole list before any campaign exists; the whole
         # list otherwise streams into the campaign while the first messages go out (listimport.py).
         synced = None
+        estimate = 0
         if issue.audience:
             synced = await asyncio.to_thread(sync_list, config, engine)
             check_audience(config, engine, issue)
         else:
-            check_list(config, engine)
+            estimate = check_list(config, engine)
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
         others = [] if resend else other_sends(engine, issue)
         if synced is None and (earlier or resend or others):  # who to skip depends on the whole list
@@ -117,7 +118,7 @@ async def run_campaign(
         importing = None
         if feed.streaming:
             importing = await feed.start()
-            to_send = estimate_list(config, engine) + counts.get(DeliveryStatus.DEFERRED, 0)
+            to_send = estimate + counts.get(DeliveryStatus.DEFERRED, 0)
         else:
             await asyncio.to_thread(feed.work)
             counts = deliveries.status_counts(engine, campaign.id)
