@@ -29,10 +29,14 @@ class Seen:
     million): the second would be reported as a duplicate of the first, naming both lines.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, expected: int = 0) -> None:
+        """`expected`: about how many addresses will come (a file's line count): sized once, never copied."""
         self._size = 1 << 12
-        self._keys = array("Q", bytes(8 * self._size))
-        self._lines = array("I", bytes(4 * self._size))
+        while self._size < 2 * expected:
+            self._size *= 2
+        # Filled by repetition: `array("Q", bytes(n))` would hold an n-byte temporary beside the table.
+        self._keys = array("Q", [0]) * self._size
+        self._lines = array("I", [0]) * self._size
         self._count = 0
 
     def add(self, key: str, line: int) -> int:
@@ -67,8 +71,8 @@ class Seen:
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
         self._size *= 2
-        self._keys = array("Q", bytes(8 * self._size))
-        self._lines = array("I", bytes(4 * self._size))
+        self._keys = array("Q", [0]) * self._size
+        self._lines = array("I", [0]) * self._size
         keys, lines, mask = self._keys, self._lines, self._size - 1
         for slot, fp in enumerate(old_keys):  # no intermediate list: memory stays flat while growing
             if fp:

@@ -21,6 +21,7 @@ from ..state.listwrite import BatchHook, Incoming, ListWriter, WriteCounts
 from ..state.statuses import SubscriberSource, SubscriberStatus
 from ..state.subscribers import csv_rows
 from .addresses import Seen
+from .csvfile import data_lines
 from .names import parse_tags
 from .subscribers import ListReport, Subscriber, iter_rows
 
@@ -89,7 +90,7 @@ def sync_csv(
     report = ListReport(path)
     if not path.exists():
         return SyncResult(path, report, WriteCounts(), missing=True, kept=csv_rows(engine))
-    seen = Seen()
+    seen = Seen(expected=data_lines(path))  # sized once for the whole file
     writer = ListWriter(engine, SubscriberSource.CSV, dry_run=dry_run, on_batch=on_batch)
     try:
         for sub in iter_rows(path, report=report, seen=seen):

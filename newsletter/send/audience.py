@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from ..config import Config
+from ..content.csvfile import data_lines
 from ..content.issue import Issue, audience_of
 from ..content.listsync import SyncResult, sync_csv
 from ..errors import NewsletterError
@@ -41,23 +42,12 @@ def _nobody(config: Config) -> NewsletterError:
     )
 
 
-def csv_rows_estimate(config: Config) -> int:
-    """About how many rows the CSV has (its lines but the header), from a byte count: 50 ms for 64 MB."""
-    path = config.path("subscribers")
-    try:
-        with path.open("rb") as fh:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
-    except OSError:
-        return 0
-    return max(lines - 1, 0)
-
-
 def check_list(config: Config, engine: Engine) -> int:
     """Before a streamed send: refuse a list that can reach nobody (no CSV rows, nobody active in the database).
 
     Returns about how many it will reach, for the progress bar: the CSV's rows or the active list.
     """
-    estimate = max(csv_rows_estimate(config), audience.counts(engine)[0])
+    estimate = max(data_lines(config.path("subscribers")), audience.counts(engine)[0])
     if estimate == 0:
         raise _nobody(config)
     return estimate
