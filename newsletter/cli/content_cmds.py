@@ -8,6 +8,7 @@ import click
 
 from ..content.articles import resolve_article
 from ..content.issue import issue_for
+from ..errors import NewsletterError
 from ..render.build import build_issue
 from ..send.testsend import send_test
 from . import State, app, pass_state, run, warn, warn_about_setup
@@ -56,13 +57,17 @@ def render(state: State, issue: str, out_dir: Path | None) -> None:
     "--to",
     "addresses",
     multiple=True,
-    required=True,
     metavar="ADDR",
     help="Recipient (repeatable); any address, on the list or not.",
 )
 @pass_state
 def send_test_cmd(state: State, issue: str, addresses: tuple[str, ...]) -> None:
     """Send ISSUE to the given addresses with a [TEST] subject; no campaign is recorded."""
+    if not addresses:
+        raise NewsletterError(
+            "send-test needs --to ADDR, the address to send the test to (repeatable), e.g. "
+            "newsletter send-test latest --to you@example.org"
+        )
     config = state.config
     article = resolve_article(issue, config.path("issues"))
     warn_about_setup(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 from typing import Any
 
 from sqlalchemy import Engine
@@ -265,16 +266,17 @@ def create_app(config: Config) -> Starlette:
     return PublicSite(config).app()
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run under uvicorn; trusts X-Forwarded-* only from [serve] forwarded_allow_ips (the proxy)."""
+def serve(config: Config, sock: socket.socket) -> None:
+    """Run under uvicorn on a listening socket; X-Forwarded-* trusted only from [serve] forwarded_allow_ips."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=config.serve.forwarded_allow_ips,
-        server_header=False,
-        log_level="info",
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            proxy_headers=True,
+            forwarded_allow_ips=config.serve.forwarded_allow_ips,
+            server_header=False,
+            log_level="info",
+        )
     )
+    server.run(sockets=[sock])
