@@ -23,6 +23,7 @@ from ..content.names import normalize_tag
 from ..content.subscribers import ListReport, iter_rows
 from ..errors import NewsletterError
 from ..state.erasure import erasure_count, is_erased, lift_erasure
+from ..state.files import mode_to_keep, open_private
 from ..state.statuses import SubscriberSource, SubscriberStatus, SuppressionReason
 from ..state.subscribers import count_by, field_names, find, iter_subscribers, tag_counts
 from ..state.suppressions import counts_by_reason, reason_for, suppress, unsuppress
@@ -253,10 +254,13 @@ def export(state: State, out: Path | None) -> None:
     if out is None:
         _export(config, sys.stdout)
         return
-    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: 0600.
+    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: a new
+    # file is 0600, one written over keeps its mode.
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        mode = mode_to_keep(out)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             count = _export(config, fh)
         os.replace(tmp, out)

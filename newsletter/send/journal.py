@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..errors import NewsletterError
+from ..state.files import open_private
 from ..state.outcomes import Outcome
 from ..state.statuses import DeliveryStatus
 
@@ -80,7 +81,7 @@ class Journal:
         self.pending: list[Outcome] = []
         self.folds = 0
         try:
-            self.fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.fd: int | None = open_private(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise NewsletterError(
                 f"{path}: cannot create the send journal ({exc.strerror}); the folder of [paths] state must be writable"
