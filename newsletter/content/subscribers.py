@@ -25,7 +25,7 @@ from ..errors import NewsletterError, StateError
 from ..state.engine import engine_for
 from ..state.subscribers import field_names, first_active
 from .addresses import AddressChecker, Seen
-from .csvfile import CONTROL, header, open_csv, rows, width_problem
+from .csvfile import CONTROL, MAX_LINE, header, open_csv, rows, width_problem
 from .names import first_name_of, parse_tags
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -232,11 +232,12 @@ def iter_subscribers(
 
 
 def read_columns(path: Path) -> list[str]:
-    """The CSV header (for templates' subscriber.<column>); empty when the file is missing."""
+    """The CSV header (for templates' subscriber.<column>); empty when the file is missing or unreadable."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            return [c.strip() for c in next(csv.reader(fh), []) if c.strip()]
-    except (FileNotFoundError, UnicodeDecodeError, csv.Error):
+            first = fh.readline(MAX_LINE + 1)  # bounded: the header is one line
+        return [c.strip() for c in next(csv.reader([first]), []) if c.strip()] if len(first) <= MAX_LINE else []
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
 
 
