@@ -73,7 +73,8 @@ def _database_failure(ctx: click.Context, exc: BaseException) -> StateError:
     state = ctx.find_object(State)
     shown = state.loaded.state_shown if state is not None and state.loaded is not None else "the state database"
     reason = one_line(getattr(exc, "orig", None) or exc) or type(exc).__name__
-    return StateError(f"{shown}: the state database failed ({reason}); fix that, then run the command again")
+    fix = "free disk space" if "full" in reason else "fix that"
+    return StateError(f"{shown}: the state database failed ({reason}); {fix}, then run the command again")
 
 
 def _usage_line(exc: click.UsageError) -> str:
