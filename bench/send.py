@@ -2,6 +2,7 @@
 
     python bench/send.py            # 10,000 (and 100,000 for memory) subscribers
     python bench/send.py --quick    # smaller runs, same measurements
+    python bench/send.py --subscribers 1000   # 1,000 and 10,000 subscribers (start-up weighs most)
     python bench/send.py --against ../old-checkout
                                     # also (b) of another checkout, interleaved: before/after in one run
     python bench/send.py --rtt 20      # a relay 20 ms away (bench/rtt_proxy.py in front of the sink):
@@ -279,6 +280,7 @@ def naive(sink: Sink, folder: Path, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2,000 / 20,000 subscribers, 300 naive")
+    parser.add_argument("--subscribers", type=int, metavar="N", help="N and 10 x N subscribers (default 10,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of (a) and (b), interleaved; best of each")
     parser.add_argument(
         "--one-click", action="store_true", help="personal signed unsubscribe URLs (base_url + secret) in (a) and (b)"
@@ -310,6 +312,8 @@ def main() -> None:
     if args.verp:
         EXTRA_ENV.update(VERP)
     small, large, naive_count = (2_000, 20_000, 300) if args.quick else (10_000, 100_000, 1_000)
+    if args.subscribers:
+        small, large = args.subscribers, 10 * args.subscribers
     sink = Sink()
     try:
         with tempfile.TemporaryDirectory() as tmp:
