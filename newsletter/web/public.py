@@ -36,7 +36,8 @@ from .signup import signup_routes
 from .site import SitePages
 
 log = logging.getLogger("newsletter.serve")
-_ERROR_PAGE = {"Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
+# With the common headers itself: a 500 for an unexpected exception is made outside the middleware.
+_ERROR_PAGE = {**COMMON, "Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
 
 
 class PublicSite:
