@@ -222,7 +222,7 @@ def warn_about_setup(config: Config) -> None:
         warn(message)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="newsletter", cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
