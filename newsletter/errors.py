@@ -67,6 +67,18 @@ class CampaignStopped(NewsletterError):
         self.result = result
 
 
+class FilesError(NewsletterError):
+    """A file or folder cannot be read or written (a full disk, permissions) where no closer error applies."""
+
+    exit_code = 1
+
+
+class Declined(NewsletterError):
+    """The user answered no (or nothing) at a prompt: nothing was done."""
+
+    exit_code = 1
+
+
 class MailboxError(NewsletterError):
     """The bounce mailbox cannot be read (IMAP server unreachable, login refused, no such Maildir)."""
 

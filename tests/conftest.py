@@ -8,6 +8,7 @@ runs skip with a one-line reason.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,12 @@ def folder(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     """
     root = tmp_path / "letter"
     init_folder(root)
+    # `init` writes this machine's time zone; the tests' dates and runs are written for Berlin.
+    config = root / "newsletter.toml"
+    config.write_text(
+        re.sub(r"^#? ?timezone = .*$", 'timezone = "Europe/Berlin"', config.read_text(encoding="utf-8"), flags=re.M),
+        encoding="utf-8",
+    )
     for path in (root / "issues").glob("*.md"):
         path.unlink()
     for article in (DATA / "issues").glob("*.md"):

@@ -206,8 +206,9 @@ def test_bad_schedule_settings_are_one_line_errors(cli: Cli, key: str, value: st
 
 def test_cross_field_schedule_errors_are_one_line(cli: Cli) -> None:
     for key, value, message in (
-        ("EVERY", "30s", "[schedule] every: must be 0 (every cron run) or at least 1m"),
-        ("SUBJECT", "{{ period_lable }}", "[schedule] subject: 'period_lable' is undefined; the template may use"),
+        # The values come from the environment: the errors name those variables.
+        ("EVERY", "30s", "NEWSLETTER_SCHEDULE_EVERY: must be 0 (every cron run) or at least 1m"),
+        ("SUBJECT", "{{ period_lable }}", "NEWSLETTER_SCHEDULE_SUBJECT: 'period_lable' is undefined; the template may use"),
     ):
         cli.env = {f"NEWSLETTER_SCHEDULE_{key}": value}
         result = cli("schedule", "--next", "1")

@@ -200,6 +200,7 @@ def test_wrong_credentials_clear_error_nothing_sent(cli: Cli, folder: Path) -> N
         cli.env.update(
             {**server.env(), **FAST, "NEWSLETTER_SMTP_USERNAME": "editor", "NEWSLETTER_SMTP_PASSWORD": "wrong"}
         )
+        cli.env["NEWSLETTER_SMTP_ALLOW_PLAINTEXT_AUTH"] = "true"  # the test server has no TLS
         result = cli("send", TLS, "--yes")
         assert result.exit_code == 1
         assert result.stderr.count("newsletter: error:") == 1

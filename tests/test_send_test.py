@@ -22,7 +22,10 @@ def test_send_test_over_smtp_to_a_real_server(cli: Cli, folder: Path, smtp_serve
     assert all(r.mail_from == SENDER_ADDRESS for r in received)
     msg = received[0].message
     assert msg["Subject"] == "[TEST] How TLS certificates really get checked"
-    assert msg["To"] == "Ada Lovelace <editor@example.net>"
+    # A stranger gets no subscriber's data: only the address and the template's fallback greeting.
+    assert msg["To"] == "editor@example.net"
+    assert "Hi there," in msg.get_body(("plain",)).get_content()
+    assert "Hi Ada" not in received[0].data.decode()
     assert msg["From"] == f"Privacy Notes <{SENDER_ADDRESS}>"
     assert msg.get_content_type() == "multipart/alternative"
     html = msg.get_body(("html",)).get_content()
@@ -40,7 +43,18 @@ def test_send_test_default_outbox(cli: Cli, folder: Path) -> None:
     assert len(files) == 1 and str(files[0].relative_to(folder)) in result.output
     msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert msg["Subject"] == "[TEST] Welcome to Privacy Notes"
-    assert msg["To"] == "Ada Lovelace <you@example.com>"
+    assert msg["To"] == "you@example.com"
+
+
+def test_send_test_uses_sample_name_never_a_subscriber(cli: Cli, folder: Path) -> None:
+    cli.env["NEWSLETTER_NEWSLETTER_SAMPLE_NAME"] = "Sam Sample"
+    result = cli("send-test", "latest", "--to", "stranger@example.org")
+    assert result.exit_code == 0, result.output
+    (path,) = (folder / "outbox").glob("test-*/*.eml")
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert msg["To"] == "Sam Sample <stranger@example.org>"
+    text = msg.get_body(("plain",)).get_content()
+    assert "Hi Sam," in text and "Hi Ada" not in text
 
 
 def test_non_ascii_subject_is_encoded(cli: Cli, folder: Path, smtp_server: SmtpServer) -> None:

@@ -6,12 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..content.articles import resolve_article
-from ..content.issue import issue_for
-from ..render.build import build_issue
-from ..send.testsend import send_test
+from ..errors import NewsletterError
 from . import State, app, pass_state, run, warn, warn_about_setup
-from .scaffold import init_folder
 
 
 @app.command()
@@ -19,6 +15,8 @@ from .scaffold import init_folder
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(directory: Path, force: bool) -> None:
     """Create a working newsletter folder (config, theme, example article and list)."""
+    from .scaffold import init_folder
+
     written = init_folder(directory, force=force)
     for path in written:
         click.echo(f"created {path}")
@@ -40,6 +38,10 @@ def render(state: State, issue: str, out_dir: Path | None) -> None:
 
     ISSUE is a path, a slug (2026-11-09-tls-certificates) or `latest`.
     """
+    from ..content.articles import resolve_article
+    from ..content.issue import issue_for
+    from ..render.build import build_issue
+
     config = state.config
     article = resolve_article(issue, config.path("issues"))
     output = build_issue(config, issue_for(article), out_dir or config.path("build"))
@@ -56,13 +58,21 @@ def render(state: State, issue: str, out_dir: Path | None) -> None:
     "--to",
     "addresses",
     multiple=True,
-    required=True,
     metavar="ADDR",
     help="Recipient (repeatable); any address, on the list or not.",
 )
 @pass_state
 def send_test_cmd(state: State, issue: str, addresses: tuple[str, ...]) -> None:
     """Send ISSUE to the given addresses with a [TEST] subject; no campaign is recorded."""
+    if not addresses:
+        raise NewsletterError(
+            "send-test needs --to ADDR, the address to send the test to (repeatable), e.g. "
+            "newsletter send-test latest --to you@example.org"
+        )
+    from ..content.articles import resolve_article
+    from ..content.issue import issue_for
+    from ..send.testsend import send_test
+
     config = state.config
     article = resolve_article(issue, config.path("issues"))
     warn_about_setup(config)

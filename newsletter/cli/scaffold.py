@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -23,11 +24,23 @@ site/
 """
 
 
+_TIMEZONE = re.compile(r'^timezone = ".*"$', re.M)
+
+
+def config_text(source: Path) -> str:
+    """The starter newsletter.toml with this machine's time zone (what the schedule and dates default to)."""
+    from ..config.schedule import local_zone
+
+    name = getattr(local_zone(), "key", "")
+    line = f'timezone = "{name}"' if name else '# timezone = "Europe/Berlin"   # unset: the machine\'s zone'
+    return _TIMEZONE.sub(lambda _m: line, source.read_text(encoding="utf-8"), count=1)
+
+
 def init_folder(target: Path, force: bool = False) -> list[Path]:
     """Create a working newsletter folder; returns the files written. Never overwrites without force."""
     root = skeleton_root()
     plan: list[tuple[Path, Path | str]] = [
-        (target / "newsletter.toml", root / "newsletter.toml"),
+        (target / "newsletter.toml", config_text(root / "newsletter.toml")),
         (target / "subscribers.example.csv", root / "subscribers.example.csv"),
         (target / "issues" / EXAMPLE_ARTICLE, root / "issues" / EXAMPLE_ARTICLE),
         (target / ".gitignore", GITIGNORE),

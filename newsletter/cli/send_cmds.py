@@ -14,7 +14,7 @@ from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
 from ..content.names import normalize_tag
-from ..errors import CampaignStopped, NewsletterError
+from ..errors import CampaignStopped, Declined, NewsletterError
 from ..send.campaign import run_campaign
 from ..send.plan import EditChoice, Plan, plan_campaign
 from ..send.progress import reporter_for
@@ -26,7 +26,7 @@ from ..state.bounces import campaign_counts as bounce_counts
 from ..state.campaigns import lock_name
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus
-from . import State, app, engine, pass_state, run, warn_about_setup
+from . import State, app, ask, engine, pass_state, run, warn_about_setup
 from .schedule_cmds import NOW_HELP, make_clock
 
 INTERRUPTED_EXIT = 130
@@ -63,7 +63,7 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
             click.echo("  abort:     send nothing")
             on_edit = click.prompt("What to do?", type=click.Choice(["remaining", "all", "abort"]), default="remaining")
             if on_edit == "abort":
-                raise click.Abort()
+                raise Declined("abort chosen at the prompt; nothing was sent")
     if yes:
         return on_edit
     recipients = f"{plan.recipients:,}" if plan.recipients is not None else "?"
@@ -83,7 +83,7 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
     click.echo(f"backend:    {plan.backend}")
     if plan.list_report is not None and plan.list_report.invalid:
         click.echo(f"list:       {plan.list_report.skipped_message()}")
-    click.confirm(f"Send {issue.campaign_key} now?", abort=True)
+    ask(f"Send {issue.campaign_key} now?")
     return on_edit
 
 

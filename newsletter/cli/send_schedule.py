@@ -28,7 +28,7 @@ from ..send.plan import EditChoice, plan_campaign
 from ..send.progress import reporter_for
 from ..state.digests import record_for
 from ..state.statuses import RunDecision
-from . import engine, run, warn
+from . import ask, engine, run, warn
 from .send_cmds import INTERRUPTED_EXIT, _send, confirm, print_result
 
 
@@ -123,7 +123,7 @@ def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) 
         return
     sending = [issue for _description, issue in owed_now if issue is not None]
     if sending and not yes:
-        click.confirm(f"Send {'these' if len(sending) > 1 else 'it'} now?", abort=True)
+        ask(f"Send {'these' if len(sending) > 1 else 'it'} now?")
 
     async def go() -> Work:
         stop = asyncio.Event()
@@ -148,4 +148,4 @@ def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now:
         raise NewsletterError(
             f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at"
         )
-    click.confirm(f"{scheduled}; send it now anyway?", abort=True)
+    ask(f"{scheduled}; send it now anyway?")

@@ -1,4 +1,4 @@
-"""`subscribers ...` that read the list, the suppression commands, and `serve`.
+"""`subscribers ...` that read the list, and the suppression commands.
 
 The list lives in the state database (signups, imports, the operator's additions, and the CSV
 synced in); `list`, `stats` and `export` read it there, with the effective status (a suppression
@@ -22,8 +22,8 @@ from ..content.listsync import sync_csv
 from ..content.names import normalize_tag
 from ..content.subscribers import ListReport, iter_rows
 from ..errors import NewsletterError
-from ..render.unsubscribe import base_url_warnings
 from ..state.erasure import erasure_count, is_erased, lift_erasure
+from ..state.files import mode_to_keep, open_private
 from ..state.statuses import SubscriberSource, SubscriberStatus, SuppressionReason
 from ..state.subscribers import count_by, field_names, find, iter_subscribers, tag_counts
 from ..state.suppressions import counts_by_reason, reason_for, suppress, unsuppress
@@ -254,10 +254,13 @@ def export(state: State, out: Path | None) -> None:
     if out is None:
         _export(config, sys.stdout)
         return
-    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: 0600.
+    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: a new
+    # file is 0600, one written over keeps its mode.
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        mode = mode_to_keep(out)
+        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             count = _export(config, fh)
         os.replace(tmp, out)
@@ -265,30 +268,6 @@ def export(state: State, out: Path | None) -> None:
         tmp.unlink(missing_ok=True)
         raise NewsletterError(f"{out}: cannot write the export ({exc.strerror}); choose another --out") from None
     click.echo(f"wrote {count:,} subscribers to {out}", err=True)
-
-
-@app.command()
-@click.option("--host", default=None, help="Interface to listen on (default: [serve] host, 127.0.0.1).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="TCP port (default: [serve] port, 8000).")
-@pass_state
-def serve(state: State, host: str | None, port: int | None) -> None:
-    """Run the public endpoints: signup with double opt-in, one-click unsubscribe, the web archive, /healthz.
-
-    Put it behind a reverse proxy that terminates HTTPS at [newsletter] base_url.
-    """
-    from ..web.public import serve as run_server
-
-    config = state.config
-    for warning in base_url_warnings(config):
-        warn(warning)
-    if not config.secret_key:
-        warn(
-            "NEWSLETTER_SECRET_KEY is not set: every unsubscribe link will be refused and signups are off; "
-            "set the same value as for send"
-        )
-    if not config.newsletter.base_url:
-        warn("[newsletter] base_url is empty: emails carry no link to this server; set it to its public https:// URL")
-    run_server(config, host or config.serve.host, port or config.serve.port)
 
 
 from . import subscribers_edit  # noqa: E402, F401  (registers add, remove, tag, untag, import)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import tomllib
 import typing
@@ -17,7 +18,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ConfigError
-from .checks import validate
+from .checks import Keys, validate
 from .schedule import SUBJECT_VARIABLES, CronExpr, SubjectTemplate, parse_duration
 from .sections import SECTIONS, Config
 
@@ -102,14 +103,19 @@ def _coerce(where: str, hints: Any, value: Any, from_env: bool) -> Any:
     if hints in (int, float):
         if from_env:
             try:
-                return hints(value)
+                number = hints(value)
             except ValueError:
                 raise ConfigError(f"{where}: {value!r} is not a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
-        if hints is int and not isinstance(value, int):
+        elif hints is int and not isinstance(value, int):
             raise ConfigError(f"{where}: expected a whole number, got {value!r}")
-        return hints(value)
+        else:
+            number = hints(value)
+        # nan passes every comparison check (a nan timeout never times out), inf overflows timers.
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: {value!r} is not a finite number; give a value like 30")
+        return number
     if hints is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: expected a path as a non-empty string, got {value!r}")
@@ -171,12 +177,21 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found; create it with `newsletter init` or drop --config") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data[:1024]:
+        raise ConfigError(f"{path}:1: the file is UTF-16 (Notepad's \"Unicode\"); save it as UTF-8")
+    try:
+        text = data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")  # a byte-order mark is harmless
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start]
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the syntax at that line") from None
 
@@ -218,5 +233,6 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         bounces_password=env.get("NEWSLETTER_BOUNCES_PASSWORD", ""),
     )
     state_from_file = "state" in raw.get("paths", {}) and "state" not in overrides.get("paths", {})
-    validate(config, where, state_from_file=state_from_file)
+    from_env = {(section, key) for section, keys in overrides.items() for key in keys}
+    validate(config, Keys(where, from_env), state_from_file=state_from_file)
     return config

@@ -31,9 +31,10 @@ class NewsletterSection:
     list_id: str = ""
     # Optional mailto: for List-Unsubscribe in addition to the HTTPS one-click URL.
     unsubscribe_mailto: str = ""
-    # The subscriber shown in previews and written to the sample .eml.
+    # Who previews and the sample .eml are personalized for (default: the list's first row). Test sends
+    # go to strangers: they carry only sample_name (empty: the template's fallback, "Hi there,").
     sample_email: str = ""
-    sample_name: str = "Ada Reader"
+    sample_name: str = ""
 
     @property
     def from_address(self) -> str:
@@ -68,6 +69,8 @@ class SmtpSection:
     port: int = 587
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str = ""
+    # A login over a connection without TLS sends the password in clear: refused unless this says so.
+    allow_plaintext_auth: bool = False
     timeout: float = 30.0
     # Sending-engine knobs (used by `newsletter send`).
     connections: int = 16
@@ -114,6 +117,8 @@ class DkimSection:
 class PreviewSection:
     host: str = "127.0.0.1"
     port: int = 8025
+    # Host names (comma-separated) other machines may reach a non-loopback preview by (--allow-remote).
+    allow_remote: str = ""
 
 
 @dataclass(frozen=True)

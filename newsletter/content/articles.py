@@ -18,6 +18,13 @@ from typing import Any
 import yaml
 
 from ..errors import ContentError
+from .limits import (
+    MAX_ARTICLE_BYTES,
+    MAX_FRONT_MATTER_VALUES,
+    front_matter_too_big,
+    front_matter_too_deep,
+    markdown_problem,
+)
 
 WORDS_PER_MINUTE = 230
 KNOWN_KEYS = {"title", "date", "author", "summary", "subject", "tags", "draft", "send_at", "excerpt"}
@@ -150,11 +157,17 @@ def _text(meta: dict[str, Any], key: str, where: str) -> str:
 def load_article(path: Path) -> Article:
     """Read one article; every problem is a ContentError naming the file (and line when known)."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_ARTICLE_BYTES + 1)  # never more: a 100 MB file is refused, not read
     except FileNotFoundError:
         raise ContentError(f"{path}: no such article file") from None
     except OSError as exc:
         raise ContentError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_ARTICLE_BYTES:
+        raise ContentError(
+            f"{path}: over {MAX_ARTICLE_BYTES // 2**20} MB ({MAX_ARTICLE_BYTES:,} bytes), more than an article "
+            f"can be; split it, or link big content as a file in issues/"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -165,6 +178,8 @@ def load_article(path: Path) -> Article:
         raise ContentError(
             f"{path}:1: no front matter; start the file with a '---' line, then title: and date:, then a closing '---'"
         )
+    if front_matter_too_deep(match.group(1)):
+        raise ContentError(f"{path}:2: front matter is nested too deeply to read; flatten its lists")
     try:
         meta = yaml.load(match.group(1), Loader=_FrontMatterLoader) or {}
     except yaml.YAMLError as exc:
@@ -172,8 +187,15 @@ def load_article(path: Path) -> Article:
         where = f":{mark.line + 2}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ContentError(f"{path}{where}: front matter is not valid YAML ({problem}); fix that line") from None
+    except RecursionError:
+        raise ContentError(f"{path}:2: front matter is nested too deeply to read; flatten its lists") from None
     if not isinstance(meta, dict):
         raise ContentError(f"{path}:2: front matter must be 'key: value' lines, not a {type(meta).__name__}")
+    if front_matter_too_big(meta):
+        raise ContentError(
+            f"{path}:2: front matter holds more than {MAX_FRONT_MATTER_VALUES:,} values once its YAML aliases "
+            f"(*name) are expanded; write the values out instead"
+        )
     where = str(path)
     title = _text(meta, "title", where)
     if not title:
@@ -189,6 +211,10 @@ def load_article(path: Path) -> Article:
     if not isinstance(draft, bool):
         raise ContentError(f"{where}: draft: expected true or false, got {draft!r}")
     body = text[match.end() :]
+    problem = markdown_problem(body)
+    if problem is not None:
+        line = text[: match.end()].count("\n") + problem[0]
+        raise ContentError(f"{path}:{line}: {problem[1]}")
     return Article(
         path=path,
         slug=path.stem,

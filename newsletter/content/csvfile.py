@@ -8,6 +8,7 @@ line numbers stay right across quoted line breaks. Problems go to the caller's `
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,25 @@ if TYPE_CHECKING:
 
 SURROGATE = re.compile(r"[\udc80-\udcff]")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_FIELD = 64 * 1024  # characters in one field
+MAX_LINE = 1024 * 1024  # characters on one line of the file: what is read at once, whatever the file holds
+# What a line over MAX_LINE is read as: a lone high surrogate, which no decoded file contains.
+_TOO_LONG = "\ud800"
+
+
+class _BoundedText(io.TextIOWrapper):
+    """The file's lines for csv.reader, each at most MAX_LINE characters: a gigabyte of commas on one
+    line is skipped in bounded memory (and reported by `rows`) instead of becoming a billion fields."""
+
+    def __next__(self) -> str:  # type: ignore[override]
+        line = self.readline(MAX_LINE + 1)
+        if not line:
+            raise StopIteration
+        if len(line) <= MAX_LINE:
+            return line
+        while line and not line.endswith(("\n", "\r")):  # the rest of this line, 64 KB at a time
+            line = self.readline(65536)
+        return _TOO_LONG + "\n"
 
 
 def bad_bytes(text: str) -> str:
@@ -39,7 +59,11 @@ def open_csv(path: Path, missing: str) -> TextIO:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise NewsletterError(f"{path}:1: the file is UTF-16; save it as UTF-8 (in Excel: 'CSV UTF-8')")
     # surrogateescape: a stray non-UTF-8 byte marks its row instead of stopping the whole file.
-    return path.open(newline="", encoding="utf-8", errors="surrogateescape")
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise NewsletterError(f"{path}: cannot read the file ({exc.strerror})") from None
+    return _BoundedText(raw, newline="", encoding="utf-8", errors="surrogateescape")
 
 
 def header(path: Path, reader: Iterator[list[str]], report: ListReport, first_line: str) -> list[str]:
@@ -84,7 +108,11 @@ def rows(reader: Iterator[list[str]], report: ListReport, start_line: int) -> It
             line = last_line + 1
             report.rows += 1
             report.invalid_lines.append(line)
-            report.add(line, f"not valid CSV ({exc}); check quotes on this line and the ones before")
+            if "field larger than field limit" in str(exc):
+                limit = csv.field_size_limit()
+                report.add(line, f"a field of more than {limit:,} characters (an unclosed quote?); {_FIELD_FIX}")
+            else:
+                report.add(line, f"not valid CSV ({exc}); check quotes on this line and the ones before")
             if getattr(reader, "line_num", line_num) == last_line:
                 return
             last_line = getattr(reader, "line_num", last_line)
@@ -94,7 +122,25 @@ def rows(reader: Iterator[list[str]], report: ListReport, start_line: int) -> It
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         report.rows += 1
+        too_long = _size_problem(row)
+        if too_long is not None:
+            report.invalid_lines.append(line)
+            report.add(line, too_long)
+            continue
         yield line, row
+
+
+_FIELD_FIX = f"at most {MAX_FIELD:,} per field: check the quotes, or shorten the value"
+
+
+def _size_problem(row: list[str]) -> str | None:
+    """A line over MAX_LINE characters, or a field over MAX_FIELD: refused before any other check."""
+    if row[0][:1] == _TOO_LONG:
+        return f"more than {MAX_LINE:,} characters on one line; a row is an address and a few fields: check the file"
+    longest = max(map(len, row))
+    if longest > MAX_FIELD:
+        return f"a field of {longest:,} characters; {_FIELD_FIX}"
+    return None
 
 
 def width_problem(row: list[str], width: int) -> str | None:

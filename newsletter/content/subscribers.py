@@ -22,10 +22,8 @@ from email_validator import EmailNotValidError
 
 from ..config import Config
 from ..errors import NewsletterError, StateError
-from ..state.engine import engine_for
-from ..state.subscribers import field_names, first_active
 from .addresses import AddressChecker, Seen
-from .csvfile import CONTROL, header, open_csv, rows, width_problem
+from .csvfile import CONTROL, MAX_LINE, header, open_csv, rows, width_problem
 from .names import first_name_of, parse_tags
 
 STATUSES = ("active", "unsubscribed", "bounced", "complained")
@@ -232,11 +230,12 @@ def iter_subscribers(
 
 
 def read_columns(path: Path) -> list[str]:
-    """The CSV header (for templates' subscriber.<column>); empty when the file is missing."""
+    """The CSV header (for templates' subscriber.<column>); empty when the file is missing or unreadable."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            return [c.strip() for c in next(csv.reader(fh), []) if c.strip()]
-    except (FileNotFoundError, UnicodeDecodeError, csv.Error):
+            first = fh.readline(MAX_LINE + 1)  # bounded: the header is one line
+        return [c.strip() for c in next(csv.reader([first]), []) if c.strip()] if len(first) <= MAX_LINE else []
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
 
 
@@ -246,11 +245,22 @@ def _has_state(config: Config) -> bool:
 
 
 def list_columns(config: Config) -> list[str]:
-    """Every subscriber field templates may use: the CSV's columns and the custom fields in the database."""
+    """Every subscriber field templates may use: the CSV's columns and the custom fields in the database.
+
+    A SQLite state file is only peeked at (no SQLAlchemy, no upgrade): `render` starts fast.
+    """
     columns = read_columns(config.path("subscribers"))
     if _has_state(config):
-        with contextlib.suppress(StateError):  # the database is down: the CSV's columns still render
-            columns += field_names(engine_for(config))
+        from ..state.peek import sqlite_field_names
+
+        names = None if config.state_is_url else sqlite_field_names(config.path("state"))
+        if names is None:
+            from ..state.engine import engine_for
+            from ..state.subscribers import field_names
+
+            with contextlib.suppress(StateError):  # the database is down: the CSV's columns still render
+                names = field_names(engine_for(config))
+        columns += names or []
     return list(dict.fromkeys(columns))
 
 
@@ -265,6 +275,9 @@ def sample_subscriber(config: Config) -> Subscriber:
     except NewsletterError:
         first = None
     if first is None and _has_state(config):
+        from ..state.engine import engine_for
+        from ..state.subscribers import first_active
+
         try:
             row = first_active(engine_for(config))
         except StateError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -99,7 +100,7 @@ async def schedule_lock(config: Config, stop: asyncio.Event | None, *, wait: boo
         yield held
     finally:
         if held:
-            await lock.aclose()
+            await lock.aclose(failing=sys.exc_info()[1] is not None)
 
 
 async def run_issue(

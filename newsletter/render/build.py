@@ -9,6 +9,7 @@ from ..config import Config
 from ..content.issue import Issue
 from ..content.subscribers import sample_subscriber
 from ..errors import NewsletterError
+from ..state.files import private_dir, write_private
 from .issue import RenderedIssue, render_issue
 from .mime import MessageFactory
 
@@ -28,10 +29,10 @@ def build_issue(config: Config, issue: Issue, out_dir: Path) -> BuildOutput:
     eml = factory.build(sample)
     files = []
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(out_dir)
         for suffix, data in ((".html", html.encode()), (".txt", text.encode()), (".eml", eml)):
             path = out_dir / f"{issue.key}{suffix}"
-            path.write_bytes(data)
+            write_private(path, data)  # personalized for a subscriber: 0600
             files.append((path, len(data)))
     except OSError as exc:
         raise NewsletterError(f"{out_dir}: cannot write the output ({exc.strerror}); choose --out DIR") from None

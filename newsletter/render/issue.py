@@ -35,7 +35,7 @@ from ..config import Config
 from ..content.articles import Article
 from ..content.issue import Issue
 from ..content.subscribers import list_columns
-from ..errors import TemplateProblem
+from ..errors import ContentError, TemplateProblem
 from .i18n import install, locale_for
 from .images import AssetLinks
 from .lint import lint, list_send_errors
@@ -74,17 +74,20 @@ class RenderedIssue:
 _converters = threading.local()
 
 
-def markdown_to_html(body: str) -> str:
+def markdown_to_html(body: str, source: object = "the article") -> str:
     """Markdown -> HTML with one converter per thread, reset between documents.
 
     Building a converter (loading the extensions) costs about a tenth of converting an article;
-    `newsletter site build` converts hundreds.
+    `newsletter site build` converts hundreds. `source` names the file in an error.
     """
     converter: markdown.Markdown | None = getattr(_converters, "markdown", None)
     if converter is None:
         converter = _converters.markdown = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, output_format="html")
     try:
         return converter.reset().convert(body)
+    except RecursionError:  # what the line checks at load cannot see (nested HTML blocks)
+        _converters.markdown = None
+        raise ContentError(f"{source}: the Markdown is nested too deeply to render; flatten it") from None
     except Exception:
         _converters.markdown = None  # never reuse a converter left half-way
         raise
@@ -169,9 +172,9 @@ def inline_css(html: str) -> str:
 def _entry(
     article: Article, links: Links, base_url: str, assets: AssetLinks | None, top_heading: int
 ) -> dict[str, Any]:
-    body_html = markdown_to_html(article.body)
+    body_html = markdown_to_html(article.body, article.path)
     if article.excerpt:
-        excerpt_html = markdown_to_html(article.excerpt)
+        excerpt_html = markdown_to_html(article.excerpt, article.path)
     else:
         excerpt_html = f"<p>{escape(article.summary)}</p>" if article.summary else ""
     if assets is not None:  # relative images and files -> absolute <base_url>/assets/ URLs, sized

@@ -1,11 +1,11 @@
 """Unsubscribe tokens and the per-subscriber List-Unsubscribe values (RFC 2369, RFC 8058).
 
 A token names the list and the address, and is opaque and unforgeable: the payload is encrypted
-and authenticated with keys derived from NEWSLETTER_SECRET_KEY (a deterministic SIV construction:
-the tag is an HMAC-SHA256 of the payload, the keystream SHAKE-256 of the tag), so nobody can
-unsubscribe an address they only guessed, and the addresses do not show up in a reverse proxy's
+and authenticated with AES-SIV under a key derived from NEWSLETTER_SECRET_KEY (tokens.py), so nobody
+can unsubscribe an address they only guessed, and the addresses do not show up in a reverse proxy's
 access log. Tokens stay valid forever (an unsubscribe link must work years later) and across a
-changed list_id; rotating the secret invalidates every link already sent, so don't.
+changed list_id; rotating the secret invalidates every link already sent, so don't. Release 0.1's
+tokens are still read (tokens.py says for how long).
 
 Without a base_url and a secret there is no one-click URL: a mailto: link to the sender stands in
 (the writer removes such addresses with `newsletter subscribers unsubscribe`).
@@ -13,68 +13,28 @@ Without a base_url and a secret there is no one-click URL: a mailto: link to the
 
 from __future__ import annotations
 
-import base64
-import binascii
-import functools
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..config import Config
 from ..errors import ConfigError
+from .tokens import seal, unseal
 
-_TAG_BYTES = 16
-MAX_TOKEN_LENGTH = 1024
+PURPOSE = "unsubscribe"
 MIN_SECRET_LENGTH = 16
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@functools.lru_cache(maxsize=8)
-def _keys(secret: str) -> tuple[bytes, bytes]:
-    """Separate MAC and encryption keys, so the one secret could sign other things safely later."""
-    root = secret.encode()
-    return (
-        hmac.new(root, b"newsletter/unsubscribe/mac", hashlib.sha256).digest(),
-        hmac.new(root, b"newsletter/unsubscribe/enc", hashlib.sha256).digest(),
-    )
-
-
-def _xor(data: bytes, enc_key: bytes, tag: bytes) -> bytes:
-    stream = hashlib.shake_256(enc_key + tag).digest(len(data))
-    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
 
 
 def make_token(secret: str, list_id: str, email: str) -> str:
     """URL-safe, stable for a given (secret, list, address): the same subscriber always gets the same link."""
-    mac_key, enc_key = _keys(secret)
     payload = json.dumps([list_id, email.lower()], separators=(",", ":"), ensure_ascii=False).encode()
-    tag = hmac.new(mac_key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
-    return _b64(tag + _xor(payload, enc_key, tag))
+    return seal(secret, PURPOSE, payload)
 
 
 def read_token(secret: str, token: str) -> tuple[str, str] | None:
-    """(list_id, email) of a genuine token; None for anything forged, truncated or malformed."""
-    if not secret or not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    try:
-        raw = _unb64(token)
-    except (ValueError, binascii.Error):
-        return None
-    if len(raw) <= _TAG_BYTES:
-        return None
-    mac_key, enc_key = _keys(secret)
-    tag, body = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
-    payload = _xor(body, enc_key, tag)
-    if not hmac.compare_digest(hmac.new(mac_key, payload, hashlib.sha256).digest()[:_TAG_BYTES], tag):
+    """(list_id, email) of a genuine token; None for anything forged, altered, truncated or malformed."""
+    payload = unseal(secret, PURPOSE, token)
+    if payload is None:
         return None
     try:
         list_id, email = json.loads(payload)

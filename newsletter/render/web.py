@@ -72,9 +72,9 @@ class WebBody:
 
 
 @functools.lru_cache(maxsize=2048)
-def _body(source_hash: str, body: str, base_dir: Path, links: AssetLinks) -> WebBody:
+def _body(source_hash: str, body: str, path: Path, links: AssetLinks) -> WebBody:
     used: list[Asset] = []
-    html = sanitize(links.rewrite(markdown_to_html(body), base_dir, used))
+    html = sanitize(links.rewrite(markdown_to_html(body, path), path.parent, used))
     unique = tuple(dict.fromkeys(used))
     return WebBody(html, unique, tuple(_stamp(a.path) for a in unique))
 
@@ -84,8 +84,8 @@ def web_body(article: Article, links: AssetLinks) -> WebBody:
 
     Cached by the article's content; an asset that changed since (a new hash, a new size) renders anew.
     """
-    found = _body(article.source_hash, article.body, article.path.parent, links)
+    found = _body(article.source_hash, article.body, article.path, links)
     if not found.current:
         _body.cache_clear()
-        found = _body(article.source_hash, article.body, article.path.parent, links)
+        found = _body(article.source_hash, article.body, article.path, links)
     return found

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 
 from ..config import Config
@@ -165,7 +166,7 @@ async def run_campaign(
             raise CampaignStopped(result.stopped, result)
         return result
     finally:
-        await lock.aclose()
+        await lock.aclose(failing=sys.exc_info()[1] is not None)  # never masks the error that stopped the run
 
 
 async def _watch_lock(lost: asyncio.Event, sender: Sender) -> None:

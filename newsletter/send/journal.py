@@ -24,13 +24,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import NewsletterError
+from ..errors import FilesError, NewsletterError, StateError, one_line
+from ..state.files import open_private
 from ..state.outcomes import Outcome
 from ..state.statuses import DeliveryStatus
 
 _CODES = {DeliveryStatus.SENT: "s", DeliveryStatus.FAILED: "f", DeliveryStatus.DEFERRED: "d"}
 _STATUSES = {v: k for k, v in _CODES.items()}
 _CLEAN = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
+RESUME = "free disk space (or fix the cause), then run the same send again: it resumes where it stopped"
 
 
 def journal_path(state: Path, campaign_id: int) -> Path:
@@ -80,7 +82,7 @@ class Journal:
         self.pending: list[Outcome] = []
         self.folds = 0
         try:
-            self.fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self.fd: int | None = open_private(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise NewsletterError(
                 f"{path}: cannot create the send journal ({exc.strerror}); the folder of [paths] state must be writable"
@@ -94,9 +96,9 @@ class Journal:
         try:
             written = os.write(self.fd, line)
         except OSError as exc:
-            raise NewsletterError(f"{self.path}: cannot write the send journal ({exc.strerror})") from None
+            raise FilesError(f"{self.path}: cannot write the send journal ({exc.strerror}); {RESUME}") from None
         if written != len(line):
-            raise NewsletterError(f"{self.path}: cannot write the send journal (disk full?)")
+            raise FilesError(f"{self.path}: cannot write the send journal (disk full?); {RESUME}")
         self.pending.append(outcome)
         if len(self.pending) >= self.fold_every or time.monotonic() >= self._next_fold:
             self.fold()
@@ -109,7 +111,11 @@ class Journal:
         try:
             self._fold(self.pending)
         except Exception as exc:  # the lines stay in the file: the next run replays them
-            raise NewsletterError(f"cannot record deliveries in the state database ({exc})") from exc
+            reason = one_line(getattr(exc, "orig", None) or exc)
+            raise StateError(
+                f"{self.path}: cannot record deliveries in the state database ({reason}); the journal keeps them: "
+                f"{RESUME}"
+            ) from exc
         self.pending = []
         self.folds += 1
         assert self.fd is not None

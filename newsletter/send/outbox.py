@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from ..errors import DeliveryError
+from ..state.files import private_dir, write_private
 from .transport import Attempt, AttemptKind
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
@@ -38,7 +39,7 @@ class OutboxTransport:
 
     async def open(self) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            private_dir(self.folder)  # the file names are addresses: 0700
         except OSError as exc:
             raise DeliveryError(f"{self.folder}: cannot create the outbox folder ({exc.strerror})") from None
         self._open = True
@@ -52,9 +53,8 @@ class OutboxTransport:
         path = self.folder / f"{safe_name(recipient)}.eml"
         tmp = path.with_suffix(".eml.tmp")
         try:
-            # Written whole then renamed: a crash never leaves half a message behind.
-            with tmp.open("wb") as fh:
-                fh.write(data)
+            # Written whole then renamed: a crash never leaves half a message behind. Personal data: 0600.
+            write_private(tmp, data)
             os.replace(tmp, path)
         except OSError as exc:
             error = DeliveryError(f"{path}: cannot write ({exc.strerror})")

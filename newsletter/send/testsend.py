@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..config import Config
 from ..content.addresses import normalize_address
 from ..content.issue import Issue
-from ..content.subscribers import Subscriber, sample_subscriber
+from ..content.subscribers import Subscriber
 from ..errors import DeliveryError, NewsletterError
 from ..render.issue import render_issue
 from ..render.mime import MessageFactory
@@ -36,7 +36,7 @@ class SendResult:
 
 
 async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> list[SendResult]:
-    """Render once, send to each address (personalized as the sample subscriber, with their address)."""
+    """Render once, send to each address, personalized with that address and `sample_name` only."""
     # The list's own rule: addresses it could send to (ASCII local parts), in its normal form.
     recipients = [normalize_address(a, "--to") for a in addresses]
     if not recipients:
@@ -44,14 +44,15 @@ async def send_test(config: Config, issue: Issue, addresses: Sequence[str]) -> l
     verp = verp_for(config)  # bounces of test sends come back to the bounce address too
     rendered = render_issue(issue, config, subject_prefix=TEST_PREFIX)
     factory = MessageFactory(rendered, config, wire=wire_form(config))
-    sample = sample_subscriber(config)
+    # A test goes to anyone: it carries no subscriber's data, only [newsletter] sample_name (empty by
+    # default, so the greeting falls back: "Hi there,").
+    sample_name = config.newsletter.sample_name
     _size, connect = transport_for(config, f"test-{dt.datetime.now():%Y%m%d-%H%M%S}")
     transport = connect()
     answers: dict[int, Attempt] = {}
 
     def build(job: Job) -> bytes:
-        subscriber = Subscriber(email=job.recipient, name=sample.name, fields={**sample.fields, "email": job.recipient})
-        return factory.build(subscriber)
+        return factory.build(Subscriber.of(job.recipient, sample_name))
 
     def report(job: Job, attempt: Attempt, final: bool) -> None:
         answers[job.id] = attempt

@@ -30,7 +30,8 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def _number(text: str) -> int | None:
-    if not text or len(text) > 16 or not set(text) <= _HEX:
+    """A hex number as `{:x}` writes it: no leading zero, so each token has one spelling."""
+    if not text or len(text) > 16 or not set(text) <= _HEX or (text[0] == "0" and text != "0"):
         return None
     return int(text, 16)
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from ..config import Config
 from ..errors import StateError, one_line
 from . import migrate
+from .files import create_private, private_dir
 
 _engines: dict[str, Engine] = {}
 # SQLAlchemy's text form of a SQLite DateTime: what the raw send path writes so Core reads it back.
@@ -50,9 +51,13 @@ def _create(config: Config) -> Engine:
             ) from None
     path = config.path("state").resolve()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
     except OSError as exc:
         raise StateError(f"{path.parent}: cannot create the folder of [paths] state ({exc.strerror})") from None
+    try:
+        create_private(path)  # personal data: 0600, and SQLite gives -wal and -shm the same mode
+    except OSError as exc:
+        raise StateError(f"{path}: cannot create the state database ({exc.strerror}); check [paths] state") from None
     engine = create_engine(config.state_url)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine

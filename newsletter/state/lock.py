@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, delete, select, update
 
-from ..errors import Locked
+from ..errors import Locked, one_line
 from .engine import insert, utcnow
 from .schema import locks
 
@@ -148,8 +148,16 @@ class Lock:
                     on_lost.set()
                 return
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, failing: bool = False) -> None:
+        """Stop renewing and release. `failing`: the work is already raising; a release that fails too
+        (the disk that broke the work is full) is logged, not raised over that error, and the lock
+        is taken over at once, its process being gone."""
         if self._renewer is not None:
             self._renewer.cancel()
             self._renewer = None
-        await asyncio.to_thread(self.release)
+        try:
+            await asyncio.to_thread(self.release)
+        except Exception as exc:
+            if not failing:
+                raise
+            log.info("could not release the %s lock (%s)", self.name, one_line(exc))

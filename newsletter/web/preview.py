@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -231,23 +231,28 @@ class PreviewApp:
         ]
 
 
-def allowed_hosts(host: str) -> list[str]:
-    """Host headers we answer: loopback names, and the bound address (stops DNS rebinding)."""
-    if host in {"0.0.0.0", "::", ""}:
-        return ["*"]
-    return sorted(LOOPBACK | {host})
+def allowed_hosts(host: str, remote: Sequence[str] = ()) -> list[str]:
+    """Host headers we answer: loopback names, the bound address and the names given for remote use.
+
+    Never any name: a page elsewhere could point its own name at this machine (DNS rebinding) and
+    read drafts or send tests through the visitor's browser.
+    """
+    bound = set() if host in {"0.0.0.0", "::", ""} else {host.lower()}
+    return sorted(LOOPBACK | bound | {name.lower() for name in remote})
 
 
 def create_app(
     config: Config,
     *,
     host: str = "127.0.0.1",
+    remote: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     on_ready: Callable[[], Any] | None = None,
 ) -> Starlette:
-    """The preview ASGI app for a config; `env` is what config reloads read (default: os.environ)."""
+    """The preview ASGI app for a config; `remote` are the host names other machines may use (--allow-remote);
+    `env` is what config reloads read (default: os.environ)."""
     preview = PreviewApp(Previewer(config, env), on_ready)
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, remote))]
     app = Starlette(routes=preview.routes(), middleware=middleware, lifespan=preview.lifespan)
     app.state.preview = preview
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 from typing import Any
 
 from sqlalchemy import Engine
@@ -35,7 +36,8 @@ from .signup import signup_routes
 from .site import SitePages
 
 log = logging.getLogger("newsletter.serve")
-_ERROR_PAGE = {"Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
+# With the common headers itself: a 500 for an unexpected exception is made outside the middleware.
+_ERROR_PAGE = {**COMMON, "Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
 
 
 class PublicSite:
@@ -265,16 +267,17 @@ def create_app(config: Config) -> Starlette:
     return PublicSite(config).app()
 
 
-def serve(config: Config, host: str, port: int) -> None:
-    """Run under uvicorn; trusts X-Forwarded-* only from [serve] forwarded_allow_ips (the proxy)."""
+def serve(config: Config, sock: socket.socket) -> None:
+    """Run under uvicorn on a listening socket; X-Forwarded-* trusted only from [serve] forwarded_allow_ips."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(config),
-        host=host,
-        port=port,
-        proxy_headers=True,
-        forwarded_allow_ips=config.serve.forwarded_allow_ips,
-        server_header=False,
-        log_level="info",
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config),
+            proxy_headers=True,
+            forwarded_allow_ips=config.serve.forwarded_allow_ips,
+            server_header=False,
+            log_level="info",
+        )
     )
+    server.run(sockets=[sock])
