@@ -112,6 +112,12 @@ def print_result(result: CampaignResult, spec: str) -> None:
             f"interrupted: {result.remaining:,} not sent yet; run `newsletter send {spec}` again to resume",
             err=True,
         )
+    elif result.stopped:
+        click.echo(
+            f"{result.remaining:,} not sent yet; once that is fixed, run `newsletter send {spec}` again to resume "
+            f"(`newsletter status {spec}` shows the replies)",
+            err=True,
+        )
     elif result.finished:
         click.echo(f"campaign {result.key} finished")
     elif result.remaining and not result.stopped:

@@ -77,6 +77,8 @@ class SmtpSection:
     retry_base_delay: float = 2.0
     max_failure_ratio: float = 0.5
     failure_ratio_min_sample: int = 20
+    # No message delivered for this long: the run pauses (a relay that never answers); 0 = never.
+    stall_timeout: dt.timedelta = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
