@@ -35,13 +35,24 @@ class Group(click.Group):
         except NewsletterError as exc:
             fail(exc)
         except Exception as exc:
-            if not type(exc).__module__.startswith("sqlalchemy"):
+            if not type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
                 raise
-            # A database failure mid-command: one line, never SQLAlchemy's multi-line text.
-            fail(StateError(f"the state database failed ({one_line(getattr(exc, 'orig', None) or exc)})"))
+            # A database failure mid-command (SQLAlchemy's or, on the raw send path, the driver's):
+            # one line, never the multi-line text; a damaged file says how to restore it.
+            fail(_database_failure(ctx, exc))
         except KeyboardInterrupt:
             click.echo("newsletter: interrupted", err=True)
             ctx.exit(130)
+
+
+def _database_failure(ctx: click.Context, exc: Exception) -> StateError:
+    state = ctx.find_object(State)
+    loaded = state._config if state is not None else None
+    if loaded is None:
+        return StateError(f"the state database failed ({one_line(getattr(exc, 'orig', None) or exc)})")
+    from ..state.engine import failure
+
+    return failure(loaded, exc)
 
 
 class State:
