@@ -17,6 +17,7 @@ from ..errors import NewsletterError
 from ..state import audience, campaigns
 from ..state.signups import purge_pending
 from ..state.subscribers import tag_counts
+from ..state.unsubscribes import fold
 
 
 def describe(issue: Issue) -> str:
@@ -26,10 +27,14 @@ def describe(issue: Issue) -> str:
     return "subscribers tagged " + " or ".join(issue.audience)
 
 
-def sync_list(config: Config, engine: Engine) -> SyncResult:
-    """The CSV into the database (and signups whose link expired out of it), before a send reads the list."""
+def sync_list(config: Config, engine: Engine, *, allow_shrink: bool = False) -> SyncResult:
+    """The CSV into the database (and signups whose link expired out of it), before a send reads the list.
+
+    Unsubscribes `serve` had to keep in its journal go into the suppression list first.
+    """
+    fold(config, engine)
     purge_pending(engine, config.signup.confirm_expiry)
-    return sync_csv(config, engine)
+    return sync_csv(config, engine, allow_shrink=allow_shrink)
 
 
 def check_audience(config: Config, engine: Engine, issue: Issue) -> None:

@@ -24,11 +24,13 @@ from ..render.issue import render_issue
 from ..render.mime import MessageFactory
 from ..state import audience, campaigns, deliveries
 from ..state.engine import engine_for, utcnow
+from ..state.history import record_run
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus
 from . import dryrun
 from .audience import check_audience, other_sends, sync_list
-from .plan import EditChoice, check_sendable, open_campaign
+from .lost import lost_state, orphan_journals, set_aside
+from .plan import EditChoice, check_sendable, confirmations, list_problems, open_campaign, refuse_unconfirmed, resumable
 from .progress import Reporter, SilentReporter
 from .recording import replay_journal
 from .result import CampaignResult
@@ -64,12 +66,15 @@ async def run_campaign(
     stop: asyncio.Event | None = None,
     reporter: Reporter | None = None,
     handle_signals: bool = False,
+    allow_shrink: bool = False,
+    accept_new_state: bool = False,
 ) -> CampaignResult:
     """Send `issue` to every active, unsuppressed subscriber not yet sent; resume when interrupted.
 
     `on_edit`: when an earlier version of the issue was partly sent, "remaining" sends this
     version only to those who did not get the earlier one (no one gets two), "all" to everyone
-    on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked.
+    on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked. A list that looks
+    wrong needs `allow_shrink`, a database that forgot earlier sends `accept_new_state` (plan.py).
     """
     check_sendable(config, issue)
     reporter = reporter or SilentReporter()
@@ -85,9 +90,15 @@ async def run_campaign(
     lock.keep_renewed(on_lost=lost)
     try:
         # The list first (the CSV synced in), and the audience's tags checked before any campaign exists.
-        synced = await asyncio.to_thread(sync_list, config, engine)
+        words = confirmations(allow_shrink, accept_new_state)
+        synced = await asyncio.to_thread(sync_list, config, engine, allow_shrink=words.shrink)
         check_audience(config, engine, issue)
+        forgotten = lost_state(config, engine, issue)
+        refuse_unconfirmed(list_problems(engine, issue, synced, resumable(engine, issue, resend)[0]), forgotten, words)
+        if forgotten:  # starting over, as the operator said: a lost database's journals are not replayed
+            set_aside(orphan_journals(config, {c.id for c in campaigns.campaigns_for(engine)}))
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
+        record_run(config, campaign.key, campaign.id)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)
         run_started = utcnow()
