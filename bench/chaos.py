@@ -225,7 +225,8 @@ def list_row(kind: str, args: argparse.Namespace, root: Path) -> Outcome:
             letter.interrupt(server, len(letter.addresses) * 4 // 10, stop)
             server.delay = 0.0
             if kind == "emptied":  # the file is being rewritten; one subscriber came from elsewhere
-                subprocess.run(letter.command("subscribers", "add", "extra@example.com"), cwd=root, env=letter.env)
+                add = letter.command("subscribers", "add", "extra@example.com")
+                subprocess.run(add, cwd=root, env=letter.env, capture_output=True, check=True)
                 expected.add("extra@example.com")
                 csv.write_text("email,name\n", encoding="utf-8")
                 fix = lambda: csv.write_text(letter.csv, encoding="utf-8")  # noqa: E731
