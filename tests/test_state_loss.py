@@ -9,18 +9,23 @@ Message-IDs, so a receiver drops the copy a crash may duplicate.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from newsletter.state.engine import dispose_all
 
-from .helpers import FAST, TLS, Cli, config_of, counts, wipe_state, write_list
+from .helpers import FAST, TLS, Cli, config_of, counts, wait_for, wipe_state, write_list
 from .smtpd import RecordingHandler, SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -145,3 +150,45 @@ def test_an_edited_article_resumed_keeps_the_message_ids(cli: Cli, folder: Path)
     copies = [r.message["Message-ID"] for r in handler.received if r.rcpt_tos == [first]]
     assert len(copies) == 2 and copies[0] == copies[1]
     assert Counter(handler.recipients()) == Counter([*addresses, first])
+
+
+@dataclass
+class SlowHandler(RecordingHandler):
+    """Takes a while to accept each message: a kill lands while messages are in flight."""
+
+    delay: float = 0.03
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.e2e
+def test_an_article_edited_between_a_sigkill_and_the_resume_duplicates_only_dedupable_copies(
+    cli: Cli, folder: Path
+) -> None:
+    addresses = write_list(folder, 150, cli)
+    handler = SlowHandler()
+    with SmtpServer(handler) as server:
+        cli.env.update({**server.env(), **FAST, "NEWSLETTER_SMTP_CONNECTIONS": "3"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", TLS, "--yes"],
+            cwd=folder,
+            env={**os.environ, **cli.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_for(lambda: len(handler.received) >= 50 or proc.poll() is not None, 60)
+        proc.kill()
+        proc.wait(timeout=10)
+        article = folder / "issues" / f"{TLS}.md"
+        article.write_text(article.read_text(encoding="utf-8") + "\nA correction.\n", encoding="utf-8")
+        handler.delay = 0.0
+        resumed = cli.subprocess("send", TLS, "--yes")
+        assert resumed.returncode == 0, resumed.stderr
+    received = Counter(handler.recipients())
+    assert set(received) == set(addresses)
+    twice = [a for a, n in received.items() if n > 1]
+    assert sum(received[a] - 1 for a in twice) <= 3
+    for address in twice:  # the copy the kill duplicated carries the first one's Message-ID
+        assert len({r.message["Message-ID"] for r in handler.received if r.rcpt_tos == [address]}) == 1
