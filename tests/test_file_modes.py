@@ -1,7 +1,7 @@
 """Files that hold personal data are 0600 and their new folders 0700 under a umask of 022; the public site is not.
 
 The state database with its -wal and -shm, outbox messages, render's files, send journals and exports.
-A file that exists keeps the mode its owner gave it (an export over the list).
+A file that exists keeps the mode its owner gave it (an export over an earlier export).
 """
 
 from __future__ import annotations

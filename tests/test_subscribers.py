@@ -220,16 +220,18 @@ def test_unsubscribe_resubscribe_list_stats_export(cli: Cli) -> None:
     assert imported.exit_code == 0 and "export.csv (csv): 1 added, 0 updated, 2 suppressed, 0 skipped" in imported.stdout
     config = load_config(cli.folder / "newsletter.toml", env={**os.environ, **cli.env})
     assert reason_for(engine_for(config), "grace@example.org") == "unsubscribed"
-    # Exporting over the list itself is safe (written aside, then renamed); the next sync reads it.
-    assert cli("subscribers", "export", "--out", "subscribers.csv").exit_code == 0
-    assert [s.email for s in iter_subscribers(cli.folder / "subscribers.csv")] == ["ada@example.com"]
+    # Never over the list itself: an export is not the file's own rows (source, consent, every address).
+    before = (cli.folder / "subscribers.csv").read_bytes()
+    over = cli("subscribers", "export", "--out", "subscribers.csv")
+    assert over.exit_code == 2 and "is the list itself ([paths] subscribers)" in over.stderr
+    assert (cli.folder / "subscribers.csv").read_bytes() == before
     # Resubscribe removes the suppression and says what still stands in the way.
     assert cli("subscribers", "unsubscribe", "ada@example.com").exit_code == 0
     back = cli("subscribers", "resubscribe", "ADA@example.com")
     assert back.exit_code == 0 and "removed from the suppression list" in back.output
     assert "not suppressed" in cli("subscribers", "resubscribe", "ada@example.com").output
-    warned = cli("subscribers", "resubscribe", "grace@example.org")
-    assert "subscribers.csv:3: the status is still 'unsubscribed'; set it to active" in warned.stderr
+    warned = cli("subscribers", "resubscribe", "c@example.com")
+    assert "subscribers.csv:4: the status is still 'bounced'; set it to active" in warned.stderr
     nowhere = cli("subscribers", "resubscribe", "stranger@example.com")
     assert "stranger@example.com is not on the list; add it with `newsletter subscribers add" in nowhere.stderr
 

@@ -53,8 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "send-test": ("content_cmds", "Send ISSUE to the given addresses with a [TEST] subject; no campaign is recorded."),
     "serve": (
         "serve_cmds",
-        "Run the public endpoints: signup with double opt-in, one-click unsubscribe, the web archive, "
-        "/healthz.",
+        "Run the public endpoints: signup with double opt-in, one-click unsubscribe, the web archive, /healthz.",
     ),
     "site": ("site_cmds", "The public site: landing page, archive, Atom feed and assets."),
     "status": ("send_cmds", "Campaigns with their counts and last errors (all, or one ISSUE's)."),
@@ -75,10 +74,12 @@ def fail(error: NewsletterError) -> NoReturn:
 
 def _database_failure(ctx: click.Context, exc: BaseException) -> StateError:
     state = ctx.find_object(State)
-    shown = state.loaded.state_shown if state is not None and state.loaded is not None else "the state database"
+    if state is not None and state.loaded is not None:
+        from ..state.engine import failure  # says how to restore a damaged file
+
+        return failure(state.loaded, exc)
     reason = one_line(getattr(exc, "orig", None) or exc) or type(exc).__name__
-    fix = "free disk space" if "full" in reason else "fix that"
-    return StateError(f"{shown}: the state database failed ({reason}); {fix}, then run the command again")
+    return StateError(f"the state database failed ({reason}); fix that, then run the command again")
 
 
 def _usage_line(exc: click.UsageError) -> str:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import sys
 
 import click
@@ -16,7 +17,7 @@ from ..content.issue import Issue, issue_for
 from ..content.names import normalize_tag
 from ..errors import CampaignStopped, Declined, NewsletterError
 from ..send.campaign import run_campaign
-from ..send.plan import EditChoice, Plan, plan_campaign
+from ..send.plan import Confirmed, EditChoice, Plan, confirmed, plan_campaign
 from ..send.progress import reporter_for
 from ..send.recording import current_counts
 from ..send.result import CampaignResult
@@ -44,10 +45,20 @@ def choose_issue(config: Config, spec: str, tags: tuple[str, ...] = ()) -> Issue
     return issue_for(resolve_article(spec, config.path("issues")), audience)
 
 
+def accepted(plan: Plan, *, yes: bool) -> Confirmed:
+    """What answering yes at the prompt (which showed them) confirmed; nothing with --yes, which shows nothing."""
+    return Confirmed(False, False) if yes else Confirmed(bool(plan.list_problems), bool(plan.lost))
+
+
 def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
     """Show what is about to happen and ask; returns what to do about an edited issue."""
     issue = plan.issue
     on_edit: EditChoice = "remaining"
+    if not yes:
+        for problem in ([plan.lost] if plan.lost else []) + plan.list_problems:
+            click.echo(f"warning: {problem}")
+        if plan.first_send and not plan.lost:
+            click.echo(f"note: {plan.first_send}")
     if plan.earlier_versions:
         where = f"{plan.earlier_sent:,} subscribers already received an earlier version"
         if yes:
@@ -83,7 +94,8 @@ def confirm(plan: Plan, *, yes: bool, spec: str) -> EditChoice:
     click.echo(f"backend:    {plan.backend}")
     if plan.list_report is not None and plan.list_report.invalid:
         click.echo(f"list:       {plan.list_report.skipped_message()}")
-    ask(f"Send {issue.campaign_key} now?")
+    anyway = " anyway" if plan.lost or plan.list_problems else ""
+    ask(f"Send {issue.campaign_key} now{anyway}?")
     return on_edit
 
 
@@ -112,6 +124,12 @@ def print_result(result: CampaignResult, spec: str) -> None:
             f"interrupted: {result.remaining:,} not sent yet; run `newsletter send {spec}` again to resume",
             err=True,
         )
+    elif result.stopped:
+        click.echo(
+            f"{result.remaining:,} not sent yet; once that is fixed, run `newsletter send {spec}` again to resume "
+            f"(`newsletter status {spec}` shows the replies)",
+            err=True,
+        )
     elif result.finished:
         click.echo(f"campaign {result.key} finished")
     elif result.remaining and not result.stopped:
@@ -122,8 +140,11 @@ def print_result(result: CampaignResult, spec: str) -> None:
         )
 
 
-async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on_edit: EditChoice) -> CampaignResult:
+async def _send(
+    config: Config, issue: Issue, *, resend: bool, dry_run: bool, on_edit: EditChoice, words: Confirmed | None = None
+) -> CampaignResult:
     stop = asyncio.Event()
+    words = words or Confirmed()
     return await run_campaign(
         config,
         issue,
@@ -133,6 +154,8 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
         stop=stop,
         reporter=reporter_for(sys.stderr),
         handle_signals=True,
+        allow_shrink=words.shrink,
+        accept_new_state=words.new_state,
     )
 
 
@@ -148,6 +171,16 @@ async def _send(config: Config, issue: Issue, *, resend: bool, dry_run: bool, on
 @click.option(
     "--tag", "tags", multiple=True, help="Only subscribers with this tag (repeatable: any of them); its own campaign."
 )
+@click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Send although the list looks much smaller than before or has many invalid rows (say so with --yes).",
+)
+@click.option(
+    "--accept-new-state",
+    is_flag=True,
+    help="Send although the state database has no record of earlier sends that happened (starting over).",
+)
 @click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @pass_state
 def send(
@@ -161,19 +194,40 @@ def send(
     dry_run: bool,
     resend: bool,
     tags: tuple[str, ...],
+    allow_shrink: bool,
+    accept_new_state: bool,
     now_text: str | None,
 ) -> None:
     """Send ISSUE to every subscriber (resumes an interrupted send; never sends anyone two copies).
 
     ISSUE is a path, a slug or `latest`; or --digest for the next digest; or --due for whatever the
     schedule owes now. With --tag (or front matter `audience: [tag, ...]`) only subscribers with any
-    of those tags; nobody gets an issue twice, whichever audiences it is sent to.
+    of those tags; nobody gets an issue twice, whichever audiences it is sent to. A list that looks
+    much smaller than the last campaign's, or a state database that forgot earlier sends, is refused
+    with --yes unless --allow-shrink or --accept-new-state says it is right.
     """
-    from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
-
     config = state.config
     warn_about_setup(config)
     now = make_clock(config, now_text).now()
+    with confirmed(Confirmed(allow_shrink, accept_new_state)):
+        _send_command(config, issue, as_digest, if_due, due, ignore_send_at, yes, dry_run, resend, tags, now)
+
+
+def _send_command(
+    config: Config,
+    issue: str | None,
+    as_digest: bool,
+    if_due: bool,
+    due: bool,
+    ignore_send_at: bool,
+    yes: bool,
+    dry_run: bool,
+    resend: bool,
+    tags: tuple[str, ...],
+    now: dt.datetime,
+) -> None:
+    from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
+
     if as_digest or due:
         if as_digest and due:
             raise NewsletterError("--digest and --due: not both; --due sends the digest too when it is owed")
@@ -193,11 +247,13 @@ def send(
     if not dry_run:
         check_send_at(config, chosen, yes=yes, ignore=ignore_send_at, now=now)
     on_edit: EditChoice = "remaining"
+    words = Confirmed()
     if not dry_run:
         plan = plan_campaign(config, chosen, resend=resend, count=not yes)
         on_edit = confirm(plan, yes=yes, spec=issue)
+        words = accepted(plan, yes=yes)
     try:
-        result = run(_send(config, chosen, resend=resend, dry_run=dry_run, on_edit=on_edit))
+        result = run(_send(config, chosen, resend=resend, dry_run=dry_run, on_edit=on_edit, words=words))
     except CampaignStopped as exc:
         print_result(exc.result, issue)
         raise

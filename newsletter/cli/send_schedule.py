@@ -24,12 +24,12 @@ from ..digest.runs import run_for
 from ..digest.upcoming import upcoming
 from ..errors import NewsletterError
 from ..send.campaign import stop_on_signals
-from ..send.plan import EditChoice, plan_campaign
+from ..send.plan import Confirmed, EditChoice, confirmed, plan_campaign
 from ..send.progress import reporter_for
 from ..state.digests import record_for
 from ..state.statuses import RunDecision
 from . import ask, engine, run, warn
-from .send_cmds import INTERRUPTED_EXIT, _send, confirm, print_result
+from .send_cmds import INTERRUPTED_EXIT, _send, accepted, confirm, print_result
 
 
 def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, now: dt.datetime) -> None:
@@ -57,6 +57,7 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
             click.echo(f"no digest to send: nothing new for {key} (skip_if_empty)")
         return
     on_edit: EditChoice = "remaining"
+    words = Confirmed()
     if plan is not None:
         issue = issue_for_digest(config, plan)
         count = count_articles(len(plan.articles))
@@ -67,7 +68,9 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
                 warn(problem)
             print_result(run(_send(config, issue, resend=False, dry_run=True, on_edit="remaining")), "--digest")
             return
-        on_edit = confirm(plan_campaign(config, issue, count=not yes), yes=yes, spec="--digest")
+        send_plan = plan_campaign(config, issue, count=not yes)
+        on_edit = confirm(send_plan, yes=yes, spec="--digest")
+        words = accepted(send_plan, yes=yes)
     elif dry_run:
         return
 
@@ -84,7 +87,8 @@ def send_digest_now(config: Config, *, yes: bool, if_due: bool, dry_run: bool, n
                 say=lambda line: click.echo(line, err=True),
             )
 
-    outcome = run(go())
+    with confirmed(words):  # what the prompt showed and the operator said yes to
+        outcome = run(go())
     click.echo(outcome.message)
     if outcome.status == RunDecision.STOPPED:
         click.echo("run `newsletter send --digest` again to resume", err=True)
@@ -145,7 +149,5 @@ def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now:
         return
     scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
     if yes:
-        raise NewsletterError(
-            f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at"
-        )
+        raise NewsletterError(f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at")
     ask(f"{scheduled}; send it now anyway?")

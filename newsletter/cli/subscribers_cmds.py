@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +24,7 @@ from ..content.names import normalize_tag
 from ..content.subscribers import ListReport, iter_rows
 from ..errors import NewsletterError
 from ..state.erasure import erasure_count, is_erased, lift_erasure
-from ..state.files import mode_to_keep, open_private
+from ..state.files import mode_to_keep
 from ..state.statuses import SubscriberSource, SubscriberStatus, SuppressionReason
 from ..state.subscribers import count_by, field_names, find, iter_subscribers, tag_counts
 from ..state.suppressions import counts_by_reason, reason_for, suppress, unsuppress
@@ -44,10 +45,15 @@ def report_problems(report: ListReport) -> None:
 
 def list_engine(config: Config) -> Engine:
     """The state database with the CSV synced in first, so the commands see what a send would."""
+    from ..state.unsubscribes import fold
+
     db = engine(config)
+    fold(config, db)  # unsubscribes `serve` kept in its journal
     synced = sync_csv(config, db)
     if synced.report.invalid:
         warn(synced.report.skipped_message())
+    if synced.held:
+        warn(synced.held_message())
     return db
 
 
@@ -212,6 +218,23 @@ def show(state: State, email: str) -> None:
             click.echo(f"      {event.diagnostic}")
 
 
+def _refuse_own_files(config: Config, out: Path) -> None:
+    """The export never replaces the list it is made from, nor the state database."""
+    own = {"the list itself ([paths] subscribers)": config.path("subscribers")}
+    if not config.state_is_url:
+        own["the state database ([paths] state)"] = config.path("state")
+    target = out.resolve()
+    for what, path in own.items():
+        same = target == path.resolve()
+        if not same and target.exists() and path.exists():
+            same = os.path.samefile(target, path)
+        if same:
+            raise NewsletterError(
+                f"--out {out}: is {what}; an export holds every subscriber with source and consent columns, not "
+                f"the file's own rows, so writing it there would change the list; choose another file"
+            )
+
+
 def _export(config: Config, out: TextIO) -> int:
     db = list_engine(config)
     custom = [name for name in field_names(db) if name not in EXPORT_COLUMNS]
@@ -254,19 +277,26 @@ def export(state: State, out: Path | None) -> None:
     if out is None:
         _export(config, sys.stdout)
         return
-    # Written beside the target and renamed: exporting over the list itself is safe. Personal data: a new
-    # file is 0600, one written over keeps its mode.
-    tmp = out.with_name(f".{out.name}.tmp")
+    _refuse_own_files(config, out)
+    # Written beside the target, flushed to disk and renamed over it: a reader sees the old file or the
+    # whole new one. Personal data: a new file is 0600, one written over keeps the mode its owner gave it.
     try:
         mode = mode_to_keep(out)
-        fd = open_private(tmp, os.O_WRONLY | os.O_TRUNC)
+        fd, name = tempfile.mkstemp(dir=out.resolve().parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise NewsletterError(f"{out}: cannot write the export ({exc.strerror}); choose another --out") from None
+    tmp = Path(name)
+    try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             count = _export(config, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise NewsletterError(f"{out}: cannot write the export ({exc.strerror}); choose another --out") from None
+    finally:
+        tmp.unlink(missing_ok=True)
     click.echo(f"wrote {count:,} subscribers to {out}", err=True)
 
 

@@ -63,6 +63,8 @@ def _smtp(config: Config, keys: Keys) -> None:
         )
     if smtp.connections < 1:
         raise ConfigError(f"{keys('smtp', 'connections')}: must be at least 1")
+    if config.delivery.stream_from < 1:
+        raise ConfigError(f"{keys('delivery', 'stream_from')}: must be at least 1 (a number of CSV lines)")
     for key in ("rate", "max_per_hour"):
         if getattr(smtp, key) < 0:
             raise ConfigError(f"{keys('smtp', key)}: must be 0 (unlimited) or more")

@@ -61,6 +61,9 @@ class PathsSection:
 @dataclass(frozen=True)
 class DeliverySection:
     backend: Literal["outbox", "smtp"] = "outbox"
+    # A CSV with at least this many lines streams into the send: the first messages leave while it is
+    # read, and it is checked whole once read (a smaller one is synced and checked before any message).
+    stream_from: int = 20_000
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class SmtpSection:
     retry_base_delay: float = 2.0
     max_failure_ratio: float = 0.5
     failure_ratio_min_sample: int = 20
+    # No message delivered for this long: the run pauses (a relay that never answers); 0 = never.
+    stall_timeout: dt.timedelta = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,13 @@
 UTF-16 is refused (Excel's "Unicode text"), a stray non-UTF-8 byte marks its row only (the file is
 read with surrogateescape), a byte-order mark is a warning, a broken quote is one bad line and the
 line numbers stay right across quoted line breaks. Problems go to the caller's `ListReport`.
+
+A stray opening quote is different: Python's csv module reads on to the next quote, or to the end
+of the file, and every row in between becomes part of one value, silently. A record that spans
+several physical lines whose value holds lines that look like rows of their own (an address and a
+comma in them) is such a quote: it is reported with its line and the count, and marks the whole file unreadable
+(`ListReport.unreadable`), so a sync removes nobody and a send refuses. A real multi-line value (a
+postal address in quotes) holds no such line and stays one field.
 """
 
 from __future__ import annotations
@@ -111,6 +118,11 @@ def rows(reader: Iterator[list[str]], report: ListReport, start_line: int) -> It
             if "field larger than field limit" in str(exc):
                 limit = csv.field_size_limit()
                 report.add(line, f"a field of more than {limit:,} characters (an unclosed quote?); {_FIELD_FIX}")
+                if getattr(reader, "line_num", last_line) - last_line > 1:  # a quote ran on over lines: rows lost
+                    report.unreadable = report.unreadable or (
+                        f"{report.path}:{line}: a quote opened on this line runs on past {limit:,} characters, "
+                        f"over the rows after it; fix the quote"
+                    )
             else:
                 report.add(line, f"not valid CSV ({exc}); check quotes on this line and the ones before")
             if getattr(reader, "line_num", line_num) == last_line:
@@ -122,6 +134,17 @@ def rows(reader: Iterator[list[str]], report: ListReport, start_line: int) -> It
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         report.rows += 1
+        swallowed = _row_like_lines(row) if last_line > line else 0
+        if swallowed:
+            message = (
+                f"a quote opened on this line runs on to line {last_line}: the {swallowed:,} lines in between look "
+                f"like rows of their own and would be lost in one value; fix the quote (a quote inside a value is "
+                f'doubled, in a quoted value: "Ada ""The Countess"" Lovelace")'
+            )
+            report.invalid_lines.append(line)
+            report.add(line, message)
+            report.unreadable = report.unreadable or f"{report.path}:{line}: {message}"
+            continue
         too_long = _size_problem(row)
         if too_long is not None:
             report.invalid_lines.append(line)
@@ -141,6 +164,18 @@ def _size_problem(row: list[str]) -> str | None:
     if longest > MAX_FIELD:
         return f"a field of {longest:,} characters; {_FIELD_FIX}"
     return None
+
+
+def _row_like_lines(row: list[str]) -> int:
+    """Lines inside the row's values (after each value's first) that hold an address and a comma: rows a quote
+    swallowed. (A value with a line break and an address alone, `"Eve\r\nBcc: x@example.com"`, is one bad row.)"""
+    return sum(
+        1
+        for value in row
+        if "\n" in value or "\r" in value
+        for piece in value.splitlines()[1:]
+        if "@" in piece and "," in piece
+    )
 
 
 def width_problem(row: list[str], width: int) -> str | None:

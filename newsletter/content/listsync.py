@@ -6,6 +6,10 @@ an invalid line) is deleted. Addresses that came from a signup, an import or the
 never removed or re-statused by the file. An erased address is not brought back (a warning names
 its line); the suppression list still wins over everything at send time. A missing file changes
 nothing. The file is streamed; the addresses seen are kept as 8-byte fingerprints (content.addresses.Seen).
+
+A file that cannot be read right (a stray quote swallowed rows) is refused before anything is removed,
+and a file that lost more than a fifth of the CSV's rows at once (being rewritten? cut short?) removes
+nobody unless `allow_shrink`: the rows are held, and a send refuses until the operator confirms.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ..config import Config
+from ..errors import NewsletterError
 from ..state.listwrite import BatchHook, Incoming, ListWriter, WriteCounts
 from ..state.statuses import SubscriberSource, SubscriberStatus
 from ..state.subscribers import csv_rows
@@ -24,6 +29,15 @@ from .addresses import Seen
 from .csvfile import data_lines
 from .names import parse_tags
 from .subscribers import ListReport, Subscriber, iter_rows
+
+SHRINK_SHARE = 0.2  # a list (or a file) that lost more than this share at once...
+SHRINK_MIN = 10  # ...and more than this many addresses needs the operator's confirmation
+
+
+def shrinks_too_much(before: int, after: int) -> bool:
+    """Whether going from `before` to `after` addresses is more than a list's ordinary coming and going."""
+    lost = before - after
+    return lost > SHRINK_MIN and lost > before * SHRINK_SHARE
 
 
 @dataclass
@@ -35,6 +49,15 @@ class SyncResult:
     counts: WriteCounts
     missing: bool = False  # the file does not exist: nothing was changed
     kept: int = 0  # with `missing`: rows that came from the file and stay as they are
+    owned: int = 0  # rows the file had brought in before this sync
+    held: int = 0  # of those, rows no longer in the file but kept: too many at once (see `held_message`)
+
+    def held_message(self) -> str:
+        return (
+            f"{self.path}: {self.held:,} of the {self.owned:,} subscribers it brought in are not in the file any more "
+            f"(more than {SHRINK_SHARE:.0%} at once: is it complete?); they stay on the list until a send with "
+            f"--allow-shrink confirms they left"
+        )
 
     def summary(self) -> str:
         if self.missing:
@@ -45,7 +68,7 @@ class SyncResult:
         return (
             f"{self.path}: {c.added:,} added, {c.updated:,} updated, {c.removed:,} removed (no longer in the file), "
             f"{c.unchanged:,} unchanged, {c.suppressed:,} erased addresses left out, "
-            f"{self.report.invalid:,} invalid rows"
+            f"{self.report.invalid:,} invalid rows" + (f"; {self.held_message()}" if self.held else "")
         )
 
 
@@ -80,11 +103,17 @@ def _incoming(sub: Subscriber, path: Path) -> Incoming:
 
 
 def sync_csv(
-    config: Config, engine: Engine, *, dry_run: bool = False, on_batch: BatchHook | None = None
+    config: Config,
+    engine: Engine,
+    *,
+    dry_run: bool = False,
+    allow_shrink: bool = False,
+    on_batch: BatchHook | None = None,
 ) -> SyncResult:
     """Bring the database in line with the CSV (see the module's rules); a dry run keeps nothing.
 
     `on_batch` hears each written batch's addresses in its transaction (the send's delivery rows).
+    Raises when the file cannot be read right (nobody is removed then).
     """
     path = config.path("subscribers")
     report = ListReport(path)
@@ -100,8 +129,11 @@ def sync_csv(
                     f"{sub.email} was erased (subscribers remove) and is not brought back; delete this row",
                     False,
                 )
-        writer.remove_unseen(lambda key: seen.line_of(key) != 0)
+        if report.unreadable:
+            raise NewsletterError(f"{report.unreadable}; nobody was removed from the list: fix the file and run again")
+        hold = None if allow_shrink else shrinks_too_much
+        owned, held = writer.remove_unseen(lambda key: seen.line_of(key) != 0, hold=hold)
         counts = writer.finish()
     finally:
         writer.close()
-    return SyncResult(path, report, counts)
+    return SyncResult(path, report, counts, owned=owned, held=held)

@@ -76,6 +76,7 @@ class ListReport:
     warnings: int = 0
     invalid_lines: array[int] = field(default_factory=lambda: array("I"))
     problems: list[Problem] = field(default_factory=list)  # the first MAX_PROBLEMS_KEPT
+    unreadable: str = ""  # the file cannot be read right (a stray quote swallowed rows): never sync or send it
 
     def add(self, line: int, message: str, error: bool = True) -> None:
         if error:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from ..config import Config
-from ..content.csvfile import data_lines
 from ..content.issue import Issue, audience_of
 from ..content.listsync import SyncResult, sync_csv
 from ..errors import NewsletterError
 from ..state import audience, campaigns
 from ..state.signups import purge_pending
 from ..state.subscribers import tag_counts
+from ..state.unsubscribes import fold
 
 
 def describe(issue: Issue) -> str:
@@ -27,10 +27,14 @@ def describe(issue: Issue) -> str:
     return "subscribers tagged " + " or ".join(issue.audience)
 
 
-def sync_list(config: Config, engine: Engine) -> SyncResult:
-    """The CSV into the database (and signups whose link expired out of it), before a send reads the list."""
+def sync_list(config: Config, engine: Engine, *, allow_shrink: bool = False) -> SyncResult:
+    """The CSV into the database (and signups whose link expired out of it), before a send reads the list.
+
+    Unsubscribes `serve` had to keep in its journal go into the suppression list first.
+    """
+    fold(config, engine)
     purge_pending(engine, config.signup.confirm_expiry)
-    return sync_csv(config, engine)
+    return sync_csv(config, engine, allow_shrink=allow_shrink)
 
 
 def _nobody(config: Config) -> NewsletterError:
@@ -42,12 +46,12 @@ def _nobody(config: Config) -> NewsletterError:
     )
 
 
-def check_list(config: Config, engine: Engine) -> int:
+def check_list(config: Config, engine: Engine, csv_lines: int) -> int:
     """Before a streamed send: refuse a list that can reach nobody (no CSV rows, nobody active in the database).
 
     Returns about how many it will reach, for the progress bar: the CSV's rows or the active list.
     """
-    estimate = max(data_lines(config.path("subscribers")), audience.counts(engine)[0])
+    estimate = max(csv_lines, audience.counts(engine)[0])
     if estimate == 0:
         raise _nobody(config)
     return estimate

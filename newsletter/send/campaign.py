@@ -19,18 +19,31 @@ import sys
 from collections.abc import Iterator
 
 from ..config import Config
+from ..content.csvfile import data_lines
 from ..content.issue import Issue
-from ..errors import CampaignStopped
+from ..errors import CampaignStopped, NewsletterError
 from ..render.issue import render_issue
 from ..render.mime import MessageFactory
 from ..state import campaigns, deliveries
 from ..state.engine import engine_for, utcnow
+from ..state.history import record_run
 from ..state.lock import Lock
 from ..state.statuses import DeliveryStatus
 from . import dryrun
 from .audience import check_audience, check_list, other_sends, sync_list
 from .listimport import ListImport
-from .plan import EditChoice, check_sendable, open_campaign
+from .lost import lost_state, orphan_journals, set_aside
+from .plan import (
+    EditChoice,
+    check_sendable,
+    confirmations,
+    list_problems,
+    open_campaign,
+    reference_for,
+    refuse_unconfirmed,
+    resumable,
+    streamed_list_problems,
+)
 from .progress import Reporter, SilentReporter
 from .recording import replay_journal
 from .result import CampaignResult
@@ -66,12 +79,15 @@ async def run_campaign(
     stop: asyncio.Event | None = None,
     reporter: Reporter | None = None,
     handle_signals: bool = False,
+    allow_shrink: bool = False,
+    accept_new_state: bool = False,
 ) -> CampaignResult:
     """Send `issue` to every active, unsuppressed subscriber not yet sent; resume when interrupted.
 
     `on_edit`: when an earlier version of the issue was partly sent, "remaining" sends this
     version only to those who did not get the earlier one (no one gets two), "all" to everyone
-    on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked.
+    on the list, "abort" refuses. Raises AlreadySent, CampaignStopped, Locked. A list that looks
+    wrong needs `allow_shrink`, a database that forgot earlier sends `accept_new_state` (plan.py).
     """
     check_sendable(config, issue, dry_run=dry_run)
     reporter = reporter or SilentReporter()
@@ -86,19 +102,30 @@ async def run_campaign(
     # Renewed in the background: a big list takes a while to import, and the lock must stay fresh.
     lock.keep_renewed(on_lost=lost)
     try:
-        # A segment's tags are checked against the whole list before any campaign exists; the whole
-        # list otherwise streams into the campaign while the first messages go out (listimport.py).
+        # The list checks (plan.py) decide before any campaign exists. A big CSV streams into the campaign
+        # while the first messages go out (listimport.py): it is checked for its size up front and in full
+        # once read, and a list found wrong then stops the send where it is. Anything that depends on the
+        # whole list (a segment, an edited issue, a resend, another audience's send) reads it first.
+        words = confirmations(allow_shrink, accept_new_state)
+        reference = reference_for(engine, issue, resumable(engine, issue, resend)[0])
+        forgotten = lost_state(config, engine, issue)
+        others = [] if resend else other_sends(engine, issue)
+        lines = data_lines(config.path("subscribers"))
+        streamed = not (issue.audience or resend or others or lines < config.delivery.stream_from)
+        streamed = streamed and not campaigns.unfinished_other_versions(engine, issue.campaign_key, issue.content_hash)
         synced = None
         estimate = 0
-        if issue.audience:
-            synced = await asyncio.to_thread(sync_list, config, engine)
-            check_audience(config, engine, issue)
+        if streamed:
+            estimate = check_list(config, engine, lines)
+            refuse_unconfirmed(streamed_list_problems(engine, lines, reference), forgotten, words)
         else:
-            estimate = check_list(config, engine)
+            synced = await asyncio.to_thread(sync_list, config, engine, allow_shrink=words.shrink)
+            check_audience(config, engine, issue)
+            refuse_unconfirmed(list_problems(engine, issue, synced, reference), forgotten, words)
+        if forgotten:  # starting over, as the operator said: a lost database's journals are not replayed
+            set_aside(orphan_journals(config, {c.id for c in campaigns.campaigns_for(engine)}))
         campaign, earlier = open_campaign(engine, issue, resend, on_edit)
-        others = [] if resend else other_sends(engine, issue)
-        if synced is None and (earlier or resend or others):  # who to skip depends on the whole list
-            synced = await asyncio.to_thread(sync_list, config, engine)
+        record_run(config, campaign.key, campaign.id)
         for c in (campaign, *earlier):  # a killed run's last outcomes first: they decide who still needs it
             replay_journal(config, engine, c)
         run_started = utcnow()
@@ -114,6 +141,8 @@ async def run_campaign(
             resend=resend,
             remaining_only=on_edit == "remaining" and not resend,
             synced=synced,
+            allow_shrink=words.shrink,
+            check=lambda read: refuse_unconfirmed(list_problems(engine, issue, read, reference), "", words),
         )
         counts = deliveries.status_counts(engine, campaign.id)
         importing = None
@@ -148,7 +177,13 @@ async def run_campaign(
             if importing is not None:
                 await asyncio.wait({importing})  # the import's last batch and its bookkeeping
         if importing is not None:
-            importing.result()  # a list that could not be read stops the run here, said in one line
+            try:
+                importing.result()  # a list found wrong once read stops the run here, said in one line
+            except NewsletterError as exc:
+                raise type(exc)(
+                    f"{exc}; the send stopped there, after {result.sent:,} messages to rows read before it "
+                    f"(the same command sends the rest, nobody twice)"
+                ) from None
         if feed.synced is not None:
             if feed.synced.report.invalid:
                 result.notes.append(feed.synced.report.skipped_message())

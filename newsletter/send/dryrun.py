@@ -20,7 +20,8 @@ from ..state import audience, deliveries
 from ..state.statuses import DeliveryStatus
 from ..state.suppressions import suppressed_addresses
 from .audience import check_audience, other_sends, sync_list
-from .plan import resumable
+from .lost import lost_state
+from .plan import list_problems, reference_for, resumable
 from .recording import unfolded
 from .result import CampaignResult
 
@@ -37,13 +38,18 @@ def dry_run(config: Config, engine: Engine, issue: Issue, rendered: RenderedIssu
     blocked = suppressed_addresses(engine)
     if not resend:
         blocked.update(audience.received_addresses(engine, other_sends(engine, issue)))
-    message_key = current.message_key if current is not None else f"{issue.campaign_key}:{issue.content_hash}"
+    message_key = current.message_key if current is not None else issue.campaign_key
     factory = MessageFactory(rendered, config, message_key=message_key)
     result = CampaignResult(
         key=issue.campaign_key, content_hash=issue.content_hash, dry_run=True, already_sent=len(already)
     )
     if synced.report.invalid:
         result.notes.append(synced.report.skipped_message())
+    result.notes += list_problems(
+        engine, issue, synced, reference_for(engine, issue, current)
+    )  # a real send would need --allow-shrink
+    if lost := lost_state(config, engine, issue):
+        result.notes.append(lost)
     for row in audience.iter_audience(engine, issue.audience):
         key = row.email.lower()
         if key in blocked:

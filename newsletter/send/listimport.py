@@ -12,6 +12,11 @@ the sender can start on the first thousand while the rest is read. What the send
 Pages leave out addresses suppressed meanwhile. An edited issue, a `--resend`, a segment, or an
 issue sent to another audience before take the plain way (the whole list first), since who must be
 skipped depends on the whole list.
+
+A streamed list is checked as a whole once read (plan.py's `list_problems`: a stray quote, many
+invalid rows, too few recipients against the last campaign). A list found wrong stops the sender
+where it is: nobody was removed, the campaign waits, and the next run (list fixed, or confirmed
+with --allow-shrink) sends the rest, nobody twice.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..state import audience, campaigns, deliveries
 from ..state.campaigns import CampaignRow
 from ..state.signups import purge_pending
 from ..state.statuses import CampaignStatus
+from ..state.unsubscribes import fold
 
 
 class ListImport:
@@ -49,6 +55,8 @@ class ListImport:
         resend: bool,
         remaining_only: bool,
         synced: SyncResult | None,
+        allow_shrink: bool = False,
+        check: Callable[[SyncResult], None] = lambda synced: None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -61,6 +69,8 @@ class ListImport:
         self.remaining_only = remaining_only
         self.synced = synced
         self.streaming = synced is None
+        self.allow_shrink = allow_shrink
+        self.check = check  # the whole list's checks, once read: raising stops the sender where it is
         self.boundary = audience.last_delivery_id(engine) if self.streaming else 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -71,10 +81,12 @@ class ListImport:
         try:
             engine, cid = self.engine, self.campaign.id
             if self.streaming:
+                fold(self.config, engine)  # unsubscribes `serve` kept in its journal: suppressed first
                 purge_pending(engine, self.config.signup.confirm_expiry)
                 audience.add_deliveries(engine, cid, self.run, except_csv=True)
                 self._wake()
-                self.synced = sync_csv(self.config, engine, on_batch=self._batch)
+                self.synced = sync_csv(self.config, engine, on_batch=self._batch, allow_shrink=self.allow_shrink)
+                self.check(self.synced)
             else:
                 audience.add_deliveries(engine, cid, self.run, self.issue.audience)
             deliveries.skip_unlisted_and_suppressed(engine, cid, self.run)
@@ -99,6 +111,7 @@ class ListImport:
         """Run `work` in a thread; the sender waits on `changed()` for new rows or the end."""
         loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
+
         def wake() -> None:
             loop.call_soon_threadsafe(self._event.set)
 

@@ -6,17 +6,24 @@ a new one. Every attempt's result (an `Attempt`: sent, transient, permanent or f
 transport) is handed to `report`, which must have recorded the outcome durably when it returns, or
 return an awaitable that completes once it has (a group commit); only then does the task take its
 next message: that is what bounds duplicates after a crash to one message per connection.
+
+Two brakes live here: a relay's own refusal (an attempt of kind RELAY: a quota, a policy) stops the
+run at once, and so does a stall, when no message has been delivered for `stall_timeout` seconds
+(a relay that takes connections and never finishes a message would otherwise hold the run for
+hours). The failure ratios, which need the outcomes, are the sender's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DeliveryError, NewsletterError
+from .jobqueue import JobQueue
 from .ratelimit import RateLimiter
 from .transport import Attempt, AttemptKind, Transport
 
@@ -46,7 +53,9 @@ class DeliveryPool:
     `report(job, attempt, final)` is called after every attempt, before the connection takes its
     next message (a plain call: no task switch in between, unless it returns an awaitable, which is
     awaited first); `final` is False when the job will be retried later in this run. A fatal attempt
-    stops everything and is kept in `fatal`.
+    stops everything and is kept in `fatal`; a relay's refusal is reported, then stops everything
+    and is kept in `relay`; a stall (`stall_timeout` seconds without a delivery, 0: never) sets
+    `stalled`.
     """
 
     def __init__(
@@ -63,6 +72,7 @@ class DeliveryPool:
         stop: asyncio.Event,
         capacity: int = 2000,
         build_batch: BuildBatch | None = None,
+        stall_timeout: float = 0.0,
     ) -> None:
         self.connect = connect
         self.build_batch = build_batch
@@ -75,9 +85,14 @@ class DeliveryPool:
         self.base_delay = base_delay
         self.stop = stop
         self.fatal: NewsletterError | None = None
+        self.relay: Attempt | None = None  # the relay's own refusal that paused the run
+        self.stall_timeout = stall_timeout
+        self.stalled = False
         self.reconnects = 0
         self.live = size  # connections still working: a relay's "421 too many connections" retires one
-        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Job | None] = JobQueue()
+        self._progress_at = time.monotonic()  # the last delivery (or the start, or a wait the rate limit chose)
+        self._limited = 0  # connections waiting for the rate limiter: a wait it chose is not a stall
         # At most `capacity` jobs in memory (queued or waiting to retry). The feeder refills in bulk
         # once half have finished: a semaphore slot per job woke the feeder task once per message.
         self._capacity = capacity
@@ -96,6 +111,8 @@ class DeliveryPool:
         await first.open()  # a DeliveryError here: nothing can be sent at all
         feeder = asyncio.create_task(self._feed(jobs))
         stopper = asyncio.create_task(self._close_on_stop())
+        self._progress_at = time.monotonic()
+        watchdog = asyncio.create_task(self._watch_stall()) if self.stall_timeout > 0 else None
         workers = [asyncio.create_task(self._worker(first if i == 0 else self.connect())) for i in range(self.size)]
         try:
             outcomes = await asyncio.gather(*workers, return_exceptions=True)
@@ -105,6 +122,10 @@ class DeliveryPool:
         finally:
             feeder.cancel()
             stopper.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             for timer in self._timers:
                 timer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -127,6 +148,19 @@ class DeliveryPool:
     async def _close_on_stop(self) -> None:
         await self.stop.wait()
         self._close_workers()
+
+    async def _watch_stall(self) -> None:
+        """Stop the run when nothing was delivered for `stall_timeout` (messages in flight then time out)."""
+        tick = min(1.0, self.stall_timeout / 4)
+        while not self.stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), tick)
+            now = time.monotonic()
+            if self._limited:
+                self._progress_at = now
+            elif now - self._progress_at > self.stall_timeout and not self.stop.is_set():
+                self.stalled = True
+                self.stop.set()
 
     def _close_workers(self) -> None:
         if not self._closing:
@@ -215,14 +249,29 @@ class DeliveryPool:
                     self._finish()
                     continue
                 if limited:
-                    await limiter.acquire(stop)
+                    self._limited += 1
+                    try:
+                        await limiter.acquire(stop)
+                    finally:
+                        self._limited -= 1
                     if stop.is_set():
                         return
                 attempt = await conn.send(job.sender or self.sender, job.recipient, data)
                 job.attempts += 1
                 job.last = attempt
-                if attempt.kind == AttemptKind.FATAL:
+                if attempt.kind == AttemptKind.SENT:
+                    self._progress_at = time.monotonic()
+                elif attempt.kind == AttemptKind.FATAL:
                     self._set_fatal(attempt.error or DeliveryError(attempt.reply))
+                    return
+                elif attempt.kind == AttemptKind.RELAY:  # recorded (deferred), then the whole run pauses
+                    pending = report(job, attempt, True)
+                    if pending is not None:
+                        await pending
+                    self._finish()
+                    if self.relay is None:
+                        self.relay = attempt
+                    stop.set()
                     return
                 if attempt.reconnect:
                     await conn.reset()

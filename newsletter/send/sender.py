@@ -1,15 +1,24 @@
-"""The part of a run that talks to the pool: rows paged in, outcomes out, the failure brake."""
+"""The part of a run that talks to the pool: rows paged in, outcomes out, the failure brakes.
+
+Two failure brakes: the whole run (more than `max_failure_ratio` of at least
+`failure_ratio_min_sample` messages failed) and a sliding window of the last 100 outcomes, so a
+relay that starts refusing after a long good stretch (a daily quota answered with a bare 550) is
+caught within a window, not only once the failures outnumber everything sent before. When a brake
+trips, or the relay pauses the run (its own refusal, a stall), the refusals recorded since the
+window began are undone: deferred, not failed, and nobody suppressed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 
 from sqlalchemy import Engine
 
-from ..config import Config
+from ..config import Config, format_duration
 from ..content.subscribers import Subscriber
 from ..errors import DeliveryError, NewsletterError
 from ..render.mime import MessageFactory
@@ -31,10 +40,12 @@ from .transports import transport_for
 from .verp import verp_for
 
 PAGE = 2000
+WINDOW = 100  # the sliding brake looks at this many latest outcomes
 _STATUS = {
     AttemptKind.SENT: DeliveryStatus.SENT,
     AttemptKind.PERMANENT: DeliveryStatus.FAILED,
     AttemptKind.TRANSIENT: DeliveryStatus.DEFERRED,
+    AttemptKind.RELAY: DeliveryStatus.DEFERRED,
     AttemptKind.FATAL: DeliveryStatus.DEFERRED,
 }
 
@@ -63,6 +74,9 @@ class Sender:
         self.run_started = run_started
         self.pool_fatal: NewsletterError | None = None
         self.last_error = ""  # the latest refusal, for the failure-ratio message
+        self.window: deque[tuple[float, bool]] = deque()  # (time, failed) of the latest WINDOW outcomes
+        self.window_failures = 0
+        self.suspect_since = run_started  # refusals recorded after this are undone when a brake trips
         self.verp = verp_for(config)  # each message's own envelope sender, when [bounces] address is set
         self.log = outcome_log(config, engine, campaign)
 
@@ -82,14 +96,14 @@ class Sender:
         """This run's new rows as the list import commits them; then an earlier run's rows it confirmed."""
         feed, run = self.feed, self.feed.run
         after = feed.boundary
-        while not self.stop.is_set():
+        while not self.stop.is_set() and feed.error is None:  # a list found wrong: no new pages
             finished = feed.done.is_set()  # read before the page: a row committed after it is still found
             page = deliveries.pending_page(self.engine, self.campaign.id, run, after, PAGE)
             if page:
                 for job in self._to_jobs(page):
                     yield job
                 after = page[-1].id
-            elif finished or feed.error is not None:
+            elif finished:
                 break
             else:
                 await feed.changed()
@@ -152,22 +166,59 @@ class Sender:
         else:
             result.deferred += 1
         self.reporter.advance(status)
+        self._slide(status != DeliveryStatus.SENT)
         self._check_failure_ratio()
         return pending
+
+    def _slide(self, failed: bool) -> None:
+        window = self.window
+        window.append((time.time(), failed))
+        self.window_failures += failed
+        if len(window) > WINDOW:
+            self.window_failures -= window.popleft()[1]
+
+    def _window_start(self) -> dt.datetime:
+        first = self.window[0][0] if self.window else time.time()
+        return dt.datetime.fromtimestamp(first, dt.UTC).replace(tzinfo=None)
 
     def _check_failure_ratio(self) -> None:
         smtp = self.config.smtp
         result = self.result
         done = result.sent + result.failed + result.deferred
         failures = result.failed + result.deferred
-        if result.stopped or done < smtp.failure_ratio_min_sample or failures / done <= smtp.max_failure_ratio:
+        if result.stopped or done < smtp.failure_ratio_min_sample:
+            return
+        if failures / done > smtp.max_failure_ratio:
+            which = f"{failures:,} of the first {done:,} messages"
+        elif self.window_failures / len(self.window) > smtp.max_failure_ratio:
+            which = f"{self.window_failures:,} of the last {len(self.window):,} messages"
+            self.suspect_since = self._window_start()
+        else:
             return
         result.stopped = (
-            f"stopped: {failures:,} of the first {done:,} messages failed (more than "
-            f"{smtp.max_failure_ratio:.0%}, [smtp] max_failure_ratio); the server or its settings look wrong "
-            f"(last reply: {self.last_error or 'none'}); fix that, then run send again to resume"
+            f"stopped: {which} failed (more than {smtp.max_failure_ratio:.0%}, [smtp] max_failure_ratio); the "
+            f"server or its settings look wrong (last reply: {self.last_error or 'none'}); nobody was suppressed "
+            f"for it; fix that, then run send again to resume"
         )
         self.stop.set()
+
+    def _paused(self, pool: DeliveryPool) -> None:
+        """The relay's own refusal or a stall: why the run paused, in one line."""
+        if self.result.stopped and pool.relay is None:
+            return
+        self.suspect_since = self._window_start()
+        if pool.relay is not None:
+            self.result.stopped = (
+                f"paused: the relay answered {pool.relay.reply}: a quota, rate, policy or system problem of the "
+                f"relay, not the addresses; nobody was suppressed; when the relay takes mail again, run send again "
+                f"to resume"
+            )
+        elif pool.stalled:
+            self.result.stopped = (
+                f"paused: no message was delivered for {format_duration(self.config.smtp.stall_timeout)} "
+                f"([smtp] stall_timeout): the relay takes connections but does not finish messages (last reply: "
+                f"{self.last_error or 'none'}); nobody was suppressed; check the relay, then run send again to resume"
+            )
 
     def lock_lost(self) -> None:
         self.result.stopped = f"lost the send lock of {self.campaign.key}; another process took it over"
@@ -191,6 +242,7 @@ class Sender:
             base_delay=self.config.smtp.retry_base_delay,
             stop=self.stop,
             build_batch=signing.build_batch if signing is not None else None,
+            stall_timeout=self.config.smtp.stall_timeout.total_seconds(),
         )
         self.reporter.start(self.result.to_send, f"sending {self.campaign.key}")
         started = time.monotonic()
@@ -213,13 +265,17 @@ class Sender:
                 self.result.elapsed = time.monotonic() - started  # recording the outcomes included
         if pool.fatal is not None:
             self.pool_fatal = pool.fatal
+        elif pool.relay is not None or pool.stalled:
+            self._paused(pool)
         if pool.live < size:
             self.result.notes.append(
                 f"the relay refused more than {pool.live} connections at once (421 at connect); the run went on with "
                 f"{pool.live}: set [smtp] connections = {pool.live} to match it"
             )
         if self.result.stopped and not self.result.stopped.startswith("lost"):
-            restored = deliveries.undo_run_failures(self.engine, self.campaign.id, self.campaign.key, self.run_started)
+            restored = deliveries.undo_run_failures(
+                self.engine, self.campaign.id, self.campaign.key, max(self.suspect_since, self.run_started)
+            )
             if restored:
                 self.result.failed -= restored
                 self.result.deferred += restored

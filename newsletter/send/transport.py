@@ -18,7 +18,8 @@ from ..errors import NewsletterError
 class AttemptKind(StrEnum):
     SENT = "sent"
     TRANSIENT = "transient"  # try again later (4xx, 552, connection trouble)
-    PERMANENT = "permanent"  # never again for this message (5xx)
+    PERMANENT = "permanent"  # never again for this message (a 5xx about the mailbox)
+    RELAY = "relay"  # the relay's own refusal (quota, rate, policy, content, system): pause, suppress nobody
     FATAL = "fatal"  # the campaign cannot go on (refused login, refused sender, unwritable outbox)
 
 

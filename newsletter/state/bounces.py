@@ -83,16 +83,10 @@ class Rules:
     soft_window: dt.timedelta
 
 
-def _message_key(key: str, content_hash: str, round_: int) -> str:
-    """The same as CampaignRow.message_key."""
-    base = f"{key}:{content_hash}"
-    return base if round_ == 1 else f"{base}:r{round_}"
-
-
 # The hot path (a lookup per message, a few statements per event) is plain SQL on one DBAPI
 # connection: SQLAlchemy Core's statement building cost more than the queries themselves.
 _SELECT_MAILED = (
-    "SELECT d.id, d.campaign_id, c.key, c.content_hash, c.round, d.email_key, d.status"
+    "SELECT d.id, d.campaign_id, c.key, c.message_key, d.email_key, d.status"
     " FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id"
 )
 _DELIVERY = _SELECT_MAILED + " WHERE d.id = ?"
@@ -116,8 +110,8 @@ _SUPPRESS = (
 
 
 def _mailed(row: Any) -> Mailed:
-    ident, campaign_id, key, content_hash, round_, email, status = row
-    return Mailed(ident, campaign_id, key, _message_key(key, content_hash, round_), email, DeliveryStatus(status))
+    ident, campaign_id, key, message_key, email, status = row
+    return Mailed(ident, campaign_id, key, message_key, email, DeliveryStatus(status))
 
 
 def _time(value: Any) -> dt.datetime:

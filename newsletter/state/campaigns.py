@@ -26,12 +26,8 @@ class CampaignRow:
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None
-
-    @property
-    def message_key(self) -> str:
-        """What Message-IDs derive from: the same across resumes, new for each --resend round."""
-        base = f"{self.key}:{self.content_hash}"
-        return base if self.round == 1 else f"{base}:r{self.round}"
+    # What Message-IDs derive from: the same across resumes and edited versions, new for a --resend.
+    message_key: str
 
     @property
     def lock_name(self) -> str:
@@ -116,7 +112,10 @@ def started_keys(engine: Engine) -> set[str]:
         return set(conn.execute(select(campaigns.c.key).distinct()).scalars())
 
 
-def create_campaign(engine: Engine, key: str, content_hash: str, round_: int, subject: str, title: str) -> CampaignRow:
+def create_campaign(
+    engine: Engine, key: str, content_hash: str, round_: int, subject: str, title: str, message_key: str = ""
+) -> CampaignRow:
+    """A new campaign (or the one that exists with this identity); `message_key` defaults to the key (round 1)."""
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(
@@ -131,6 +130,7 @@ def create_campaign(engine: Engine, key: str, content_hash: str, round_: int, su
                 runs=0,
                 created_at=now,
                 updated_at=now,
+                message_key=message_key or (key if round_ == 1 else f"{key}:r{round_}"),
             )
             .on_conflict_do_nothing()
         )

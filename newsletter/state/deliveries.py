@@ -166,6 +166,15 @@ def skip_already_received(engine: Engine, campaign_id: int, key: str, content_ha
         ).rowcount
 
 
+def audience_size(engine: Engine, campaign_id: int) -> int:
+    """How many the campaign was for: its rows, less those skipped because they left the list or were suppressed."""
+    d = deliveries.c
+    gone = and_(d.status == D.SKIPPED, d.last_reply.in_(["no longer on the list", "suppressed"]))
+    stmt = select(func.count()).where(d.campaign_id == campaign_id, ~gone)
+    with engine.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
 def sent_count(engine: Engine, campaign_ids: Sequence[int]) -> int:
     stmt = select(func.count()).where(deliveries.c.campaign_id.in_(list(campaign_ids)), deliveries.c.status == D.SENT)
     with engine.connect() as conn:

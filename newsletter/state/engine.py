@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,6 +23,7 @@ from . import migrate
 from .files import create_private, private_dir
 
 _engines: dict[str, Engine] = {}
+_files: dict[str, tuple[int, int]] = {}  # SQLite: (device, inode) of the file each engine opened
 # SQLAlchemy's text form of a SQLite DateTime: what the raw send path writes so Core reads it back.
 SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -41,9 +43,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _create(config: Config) -> Engine:
+    # hide_parameters: a failed statement's text must never carry an address into an error or a log.
     if config.state_is_url:
         try:
-            return create_engine(config.state_url, pool_pre_ping=True)
+            return create_engine(
+                config.state_url, pool_pre_ping=True, hide_parameters=True, connect_args={"connect_timeout": 10}
+            )
         except ImportError:
             raise StateError(
                 f"{config.state_shown}: PostgreSQL needs the psycopg driver; install it with "
@@ -58,9 +63,31 @@ def _create(config: Config) -> Engine:
         create_private(path)  # personal data: 0600, and SQLite gives -wal and -shm the same mode
     except OSError as exc:
         raise StateError(f"{path}: cannot create the state database ({exc.strerror}); check [paths] state") from None
-    engine = create_engine(config.state_url)
+    engine = create_engine(config.state_url, hide_parameters=True)
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_dev, found.st_ino
+
+
+def check_file(config: Config, engine: Engine) -> None:
+    """SQLite: the file at [paths] state is the one this engine has open (a long-running serve must not write
+    into a file that was moved away, nor make a new empty one in its place). A file replaced since (a backup
+    restored) is taken up: the pooled connections to the old one are closed. Raises StateError when it is gone.
+    """
+    if config.state_is_url:
+        return
+    path = config.path("state").resolve()
+    try:
+        now = _identity(path)
+    except FileNotFoundError:
+        raise StateError(f"{config.state_shown}: the state database file is gone (moved or deleted)") from None
+    if _files.setdefault(config.state_url, now) != now:
+        engine.dispose()
+        _files[config.state_url] = now
 
 
 def _current(engine: Engine, shown: str, notice: Callable[[str], None] | None, attempts: int = 20) -> None:
@@ -99,12 +126,37 @@ def engine_for(config: Config, notice: Callable[[str], None] | None = None) -> E
         raise StateError(f"{config.state_shown}: {exc}; check [paths] state") from None
     except (OSError, SQLAlchemyError) as exc:
         engine.dispose()
+        detail = one_line(getattr(exc, "orig", None) or exc)
+        if _DAMAGED in detail:
+            raise damaged(config, detail) from None
         raise StateError(
-            f"{config.state_shown}: cannot open the state database ({one_line(getattr(exc, 'orig', None) or exc)}); "
+            f"{config.state_shown}: cannot open the state database ({detail}); "
             f"check [paths] state, or restore the file from a backup"
         ) from None
     _engines[url] = engine
+    if not config.state_is_url:
+        _files[url] = _identity(config.path("state").resolve())
     return engine
+
+
+_DAMAGED = "database disk image is malformed"
+
+
+def damaged(config: Config, detail: str) -> StateError:
+    """A SQLite file with broken pages: what happened and how to restore, in one line."""
+    return StateError(
+        f"{config.state_shown}: the state database is damaged ({detail}); restore it from a backup: stop serve and "
+        f"schedule, copy the backup over it and delete its -wal and -shm files (see Backups in the README)"
+    )
+
+
+def failure(config: Config, exc: BaseException) -> StateError:
+    """A database error in the middle of a command (SQLAlchemy's or the driver's own) as one line."""
+    detail = one_line(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    if _DAMAGED in detail:
+        return damaged(config, detail)
+    fix = "free disk space" if "full" in detail else "fix that"
+    return StateError(f"{config.state_shown}: the state database failed ({detail}); {fix}, then run the command again")
 
 
 def ping(engine: Engine) -> None:
@@ -118,6 +170,7 @@ def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    _files.clear()
 
 
 # --- where SQLite and PostgreSQL differ --------------------------------------------------------

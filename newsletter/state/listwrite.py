@@ -138,27 +138,35 @@ class ListWriter:
             if len(self.suppressions) >= self.batch:
                 self.flush()
 
-    def remove_unseen(self, seen: Callable[[str], bool], page: int = 5000) -> None:
+    def remove_unseen(
+        self, seen: Callable[[str], bool], page: int = 5000, *, hold: Callable[[int, int], bool] | None = None
+    ) -> tuple[int, int]:
         """The CSV sync's last step: its own rows whose address is no longer in the file are deleted.
 
+        `hold(owned, left)` may keep them instead (a file that lost too many rows at once may be
+        half-written): then nothing is deleted. Returns (rows the CSV owned, rows held back).
         Read in pages of ids, so neither the rows nor the ids of a big list are ever all in memory at once.
         """
         self.flush()
         gone = array("q")
-        after = 0
+        owned = after = 0
         while True:
             found = self._select(
                 "SELECT id, email_key FROM subscribers WHERE source = ? AND id > ? ORDER BY id LIMIT ?",
                 [str(SubscriberSource.CSV), after, page],
             )
+            owned += len(found)
             gone.extend(ident for ident, key in found if not seen(key))
             if len(found) < page:
                 break
             after = found[-1][0]
+        if gone and hold is not None and hold(owned, owned - len(gone)):
+            return owned, len(gone)
         for start in range(0, len(gone), 500):
             self._execute("DELETE FROM subscribers WHERE id = ?", [(i,) for i in gone[start : start + 500]])
             self._commit()
         self.counts.removed += len(gone)
+        return owned, 0
 
     def finish(self) -> WriteCounts:
         try:

@@ -34,6 +34,9 @@ campaigns = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
+    # What its Message-IDs derive from, with the address: the key (a resumed or edited version keeps it,
+    # so a receiver drops a copy a crash duplicated), ":r<n>" added for a --resend or an edit sent to all.
+    Column("message_key", String, nullable=False, default=""),
     UniqueConstraint("key", "content_hash", "round", name="uq_campaign_identity"),
 )
 

@@ -2,12 +2,16 @@
 
 Fit to run in production behind a reverse proxy: no cookies, no sessions, no JavaScript; every state
 change is a POST with a signed token; a GET never changes anything (link scanners follow GETs).
-Unsubscribes land in the state database's suppression list at once, so the next send excludes them.
-The pages themselves are made by site.py (the same pages `newsletter site build` writes as files).
+Unsubscribes land in the state database's suppression list at once, so the next send excludes them;
+when the database does not take one within a few seconds (locked by another process, moved away, a
+server down), it goes to the unsubscribe journal beside the database, fsynced, before the answer
+(state/unsubscribes.py), and is folded in at the next request that finds the database writable.
+Logs never name an address. The pages are made by site.py (the ones `newsletter site build` writes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import socket
@@ -23,20 +27,22 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from ..config import Config
-from ..errors import NewsletterError
+from ..errors import NewsletterError, one_line
 from ..render.i18n import locale_for, translations
 from ..render.mime import list_id
 from ..render.unsubscribe import read_token
-from ..state.engine import engine_for, ping
+from ..state.engine import engine_for
 from ..state.statuses import SuppressionReason
-from ..state.suppressions import reason_for, suppress, unsuppress
+from ..state.suppressions import reason_for, unsuppress
+from ..state.unsubscribes import fold, journal_path, keep, probe, store, waiting
 from .feed import atom_feed
 from .headers import ASSET_FOREVER, ASSET_SHORT, COMMON, FEED, PRIVATE_PAGE, SITE_CSP, SITE_PAGE, SVG_CSP, CommonHeaders
 from .signup import signup_routes
 from .site import SitePages
 
 log = logging.getLogger("newsletter.serve")
-# With the common headers itself: a 500 for an unexpected exception is made outside the middleware.
+STORE_SECONDS = 3.0  # how long an unsubscribe waits for the database before it goes to the journal
+PROBE_SECONDS = 2.0  # /healthz: a database that takes no write within this is not healthy
 _ERROR_PAGE = {**COMMON, "Cache-Control": "no-store", "Content-Security-Policy": SITE_CSP}
 
 
@@ -157,11 +163,29 @@ class PublicSite:
 
     # --- unsubscribe ---------------------------------------------------------------------------
 
-    async def healthz(self, request: Request) -> Response:
+    async def _in_time(self, seconds: float, work: Any, *args: Any) -> None:
+        """`work` in a thread, given up after `seconds` (it may still finish: everything it does is idempotent)."""
+        await asyncio.wait_for(run_in_threadpool(work, *args), seconds)
+
+    async def _fold_journal(self) -> None:
+        """Unsubscribes the journal kept while the database could not take them, now that it can."""
+        if not waiting(self.config):
+            return
         try:
-            await run_in_threadpool(ping, self.engine)
+            folded = await run_in_threadpool(fold, self.config, self.engine)
+        except Exception as exc:
+            log.warning("unsubscribe journal not folded yet (%s)", one_line(getattr(exc, "orig", None) or exc))
+        else:
+            log.info("folded %d unsubscribes from the unsubscribe journal into the state database", folded)
+
+    async def healthz(self, request: Request) -> Response:
+        """200 only when the database would take a write now (an unsubscribe must be storable)."""
+        try:
+            await self._in_time(PROBE_SECONDS + 1, probe, self.config, self.engine, PROBE_SECONDS)
         except Exception as exc:  # any database failure means "not healthy"
-            return PlainTextResponse(f"state database unavailable: {type(exc).__name__}\n", status_code=503)
+            reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+            return PlainTextResponse(f"state database not writable: {reason}\n", status_code=503)
+        await self._fold_journal()
         return PlainTextResponse("ok\n", headers={**COMMON, "Cache-Control": "no-store"})
 
     async def unsubscribe_help(self, request: Request) -> Response:
@@ -182,6 +206,7 @@ class PublicSite:
         if email is None:
             return self.bad_token(request)
         token = request.path_params["token"]
+        await self._fold_journal()
         reason = await run_in_threadpool(reason_for, self.engine, email)
         name = "unsubscribed.html" if reason is not None else "confirm.html"
         return self.page(name, f"unsubscribe/{token}", title=self.gettext("Unsubscribe"), email=email, token=token)
@@ -201,7 +226,28 @@ class PublicSite:
         token = request.path_params["token"]
         found = read_token(self.secret, token)
         detail = f"{how} via {found[0] if found else self.list_id} at {dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
-        await run_in_threadpool(suppress, self.engine, email, SuppressionReason.UNSUBSCRIBED, detail)
+        try:
+            await self._in_time(STORE_SECONDS + 1, store, self.config, self.engine, email, detail, STORE_SECONDS)
+        except Exception as exc:  # the database cannot take it now: the journal keeps it (durable) first
+            why = "timed out" if isinstance(exc, TimeoutError) else one_line(getattr(exc, "orig", None) or exc)
+            try:
+                await run_in_threadpool(keep, self.config, email, detail)
+            except OSError as failed:
+                log.error("an unsubscribe could not be stored (%s) nor journaled (%s)", why, failed.strerror)
+                return self.error_page(
+                    request,
+                    503,
+                    self.gettext("This page cannot be shown"),
+                    self.gettext("Something went wrong on our side. Please try again later."),
+                )
+            log.warning(
+                "an unsubscribe went to the unsubscribe journal %s (the state database did not take it: %s); "
+                "it is folded in once the database takes writes again",
+                journal_path(self.config),
+                why,
+            )
+        else:
+            await self._fold_journal()
         return self.page(
             "unsubscribed.html", f"unsubscribe/{token}", title=self.gettext("Unsubscribed"), email=email, token=token
         )
@@ -213,6 +259,7 @@ class PublicSite:
             return self.bad_token(request)
         token = request.path_params["token"]
         path = f"resubscribe/{token}"
+        await run_in_threadpool(fold, self.config, self.engine)  # an earlier unsubscribe first, then the undo
         reason = await run_in_threadpool(reason_for, self.engine, email)
         if reason in self._blocked:
             return self.page(
@@ -236,7 +283,8 @@ class PublicSite:
         return self.error_page(request, status, str(status), "")
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
-        log.error("%s: %s", request.url.path, exc, exc_info=exc)
+        # The path holds only a token; a database error's text holds no parameters (hide_parameters).
+        log.error("%s: %s", request.url.path, one_line(getattr(exc, "orig", None) or exc), exc_info=exc)
         return self.unavailable(request)
 
     def app(self) -> Starlette:
