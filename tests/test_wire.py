@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.content.articles import load_article
-from newsletter.content.names import first_name_of
 from newsletter.content.issue import issue_for
+from newsletter.content.names import first_name_of
 from newsletter.content.subscribers import Subscriber
 from newsletter.render.issue import render_issue
 from newsletter.render.mime import MessageFactory, dot_stuff

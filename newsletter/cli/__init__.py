@@ -115,6 +115,7 @@ from . import (  # noqa: E402, F401
     bounces_cmds,
     content_cmds,
     db_cmds,
+    feed_cmds,
     preview_cmds,
     schedule_cmds,
     send_cmds,
