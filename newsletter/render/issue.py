@@ -181,7 +181,8 @@ def _entry(article: Article, links: Links, base_url: str, assets: AssetLinks | N
         "excerpt_html": Markup(excerpt_html),  # the `excerpt` or the text before <!-- more -->, else the summary
         "excerpt_text": LazyText(excerpt_html, links),
         "summary_text": article.summary,
-        "url": f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else "",
+        # A post pulled from a blog links to the blog, where it lives; any other article to its web version.
+        "url": article.canonical_url or (f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else ""),
     }
 
 
