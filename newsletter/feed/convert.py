@@ -46,7 +46,9 @@ _ATTRIBUTES = {
 _SCHEMES = {"http", "https", "mailto"}
 _LANGUAGE = re.compile(r"^(?:language|lang)-([A-Za-z0-9_+#.-]{1,40})$")
 # What blogs end a cut summary with: "[…]", "...", "Continue reading “Title” →".
-_MORE = re.compile(r"(?:\s*(?:\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.|(?:Continue reading|Read more|Weiterlesen)\b.{0,120}))+$", re.I)
+_MORE = re.compile(
+    r"(?:\s*(?:\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.|(?:Continue reading|Read more|Weiterlesen)\b.{0,120}))+$", re.I
+)
 _ENDS_SENTENCE = tuple(".!?…:;\"”’)»")
 # Markdown a text node must not turn into: line-start headings, list items and rules (markdownify's own).
 _LINE_START = (

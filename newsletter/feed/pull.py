@@ -263,7 +263,7 @@ def pull(
         report = PullReport(source.name, dry_run=dry_run)
         if fetched.body is None:
             report.not_modified = True
-            feeds.record_pull(engine, source.name, fetched.etag, fetched.last_modified)
+            feeds.record_pull(engine, source.name, fetched.etag, fetched.last_modified, now)
             return report
         feed = parse(fetched.body, source.name, fetched.base or source.url)
         for problem in feed.problems:
@@ -275,7 +275,10 @@ def pull(
         if not dry_run:
             lock.renew()
             feeds.record_entries(engine, work.records)
-            feeds.record_pull(engine, source.name, fetched.etag, fetched.last_modified)
+            # After a partial pull (--since) the next one must read the whole feed, not get a 304.
+            partial = since is not None
+            validators = ("", "") if partial else (fetched.etag, fetched.last_modified)
+            feeds.record_pull(engine, source.name, *validators, moment)
         return report
     finally:
         if not dry_run:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
+from .digests import naive_utc
 from .engine import insert, utcnow
 from .schema import feed_entries, feeds
 
@@ -44,9 +45,9 @@ def feed_record(engine: Engine, url: str) -> FeedRecord | None:
     return FeedRecord(row.url, row.etag, row.last_modified, row.first_pulled_at, row.last_pulled_at)
 
 
-def record_pull(engine: Engine, url: str, etag: str, last_modified: str) -> None:
-    """A pull of `url` that got to the end (or found it unchanged): its validators and time."""
-    now = utcnow()
+def record_pull(engine: Engine, url: str, etag: str, last_modified: str, when: dt.datetime | None = None) -> None:
+    """A pull of `url` that got to the end (or found it unchanged): its validators and time (default now)."""
+    now = naive_utc(when) if when is not None else utcnow()
     stmt = insert(engine, feeds).values(
         url=url, etag=etag, last_modified=last_modified, first_pulled_at=now, last_pulled_at=now
     )
