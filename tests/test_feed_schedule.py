@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.state.engine import engine_for
+from newsletter.web.site import SitePages
+
 from .feedserver import FeedServer
-from .helpers import DATA, LINKS, SUBSCRIBERS, Cli, article, wait_for
+from .helpers import DATA, LINKS, SUBSCRIBERS, Cli, article, config_of, wait_for
 from .smtpd import SmtpServer
 
 PASSKEYS_URL = "https://blog.example.org/2026/11/26/passkeys-one-year-later/"
@@ -127,7 +130,10 @@ def test_feed_mode_each_sends_every_new_post_alone_but_not_the_blogs_past(
     blog.env["NEWSLETTER_FEED_MODE"] = "each"
     first = blog("send", "--due", "--yes", "--now", "2026-11-27T12:00")  # no run due; the interval says pull
     assert first.exit_code == 0, first.output
-    assert "feed: wrote issues/2026-11-26-passkeys-one-year-later.md" in first.output and "send_at" not in first.output
+    assert (
+        "feed: wrote issues/2026-11-26-passkeys-one-year-later.md: “Passkeys, one year later” (2026-11-26 09:10); "
+        "not mailed (on the blog before the feed was followed)"
+    ) in first.output
     assert "nothing due now" in first.output and smtp_server.handler.received == []
     grow(served, "Sat, 28 Nov 2026 10:00:00 +0000")
     second = blog("send", "--due", "--yes", "--now", "2026-11-28T12:00")
@@ -138,12 +144,17 @@ def test_feed_mode_each_sends_every_new_post_alone_but_not_the_blogs_past(
     ) in second.output
     assert "sent scheduled article 2026-11-28-recovery-codes-printed to 3 subscribers" in second.output
     assert subjects(smtp_server) == ["Recovery codes, printed"] * 3
-    # Within the hour nothing is pulled again; the Monday digest holds the earlier posts, not the one sent alone.
+    # Within the hour nothing is pulled again. The Monday digest holds only our own article: the blog's
+    # posts went out alone, or were on the blog before it was followed (never mailed, on the web archive).
     quiet = blog("send", "--due", "--yes", "--now", "2026-11-28T12:30")
-    assert "feed:" not in quiet.output
+    assert "feed:" not in quiet.output and "missed its send_at" not in quiet.output
+    article(letter, "2026-11-29-ours", "2026-11-29 10:00", title="Our own note")
     monday = blog("send", "--due", "--yes", "--now", "2026-11-30T09:00")
-    assert "sent digest 2026-11-30 to 3 subscribers (2 articles)" in monday.output
-    assert len(smtp_server.handler.received) == 6
+    assert "sent digest 2026-11-30 to 3 subscribers (1 article)" in monday.output, monday.output
+    assert subjects(smtp_server)[3:] == ["Privacy Notes: week 49"] * 3
+    config = config_of(blog)
+    archive = SitePages(config, engine_for(config), static=False).archive()
+    assert archive is not None and "Passkeys, one year later" in archive and "A short note on DNS" in archive
 
 
 @pytest.mark.usefixtures("database")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ..config import Config, format_duration
 from ..errors import NewsletterError
+from ..feed.fetch import source_for
 from ..feed.pull import PullReport, pull
 from ..state.engine import engine_for
 from ..state.feeds import feed_record
@@ -43,8 +44,6 @@ def interval_passed(config: Config, now: dt.datetime) -> bool:
     """The last pull of `[feed] url` is older than `[feed] interval` (or there was none)."""
     if not config.feed.url or config.feed.interval <= dt.timedelta(0):
         return False
-    from ..feed.fetch import source_for
-
     record = feed_record(engine_for(config), source_for(config, None).name)
     if record is None:
         return True
@@ -90,8 +89,3 @@ def waits_for_feed(config: Config, now: dt.datetime, run: Run, say: Say) -> bool
         f"from {format_both(deadline.astimezone(run.time.tzinfo))} it goes out without the feed"
     )
     return True
-
-
-def owed_run(config: Config, now: dt.datetime) -> Run | None:
-    run = run_for(config, now)
-    return run if run is not None and run.due else None

@@ -234,7 +234,10 @@ class Scheduler:
 
     def _add_feed_job(self, scheduler: AsyncIOScheduler) -> None:
         feed = self.config.feed
-        if not feed.url or feed.interval <= dt.timedelta(0):
+        if not feed.url:
+            return
+        if feed.interval <= dt.timedelta(0):
+            log.info("pulling %s before every run", feed.url)
             return
         scheduler.add_job(
             self._feed_tick,

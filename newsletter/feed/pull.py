@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -26,6 +26,8 @@ from ..state.digests import last_until
 from ..state.engine import engine_for
 from ..state.feeds import EntryRecord
 from ..state.lock import Lock
+from ..state.scheduled import record_scheduled
+from ..state.statuses import RunDecision
 from .article import Written, free_name, render_entry, wall_time, write_atomically
 from .fetch import Source, read, source_for
 from .parse import Entry, parse
@@ -77,8 +79,10 @@ class _Pull:
     first_pulled: dt.datetime | None  # naive UTC; None: this is the feed's first pull
     now: dt.datetime
     records: list[EntryRecord] = field(default_factory=list)
+    settled: list[tuple[str, str]] = field(default_factory=list)  # (slug, send_at) never to be mailed alone
     taken: set[str] = field(default_factory=set)
     _on_disk: dict[str, str] | None = None
+    _until: tuple[dt.datetime | None] | None = None  # the last digest's window end, read once
 
     @property
     def folder(self) -> Path:
@@ -97,14 +101,17 @@ class _Pull:
     def record(self, entry: Entry, name: str, written_hash: str) -> None:
         self.records.append(EntryRecord(entry.source_id, self.source.name, name, written_hash, entry.fingerprint))
 
-    def send_at(self, entry: Entry) -> str:
-        """In [feed] mode "each": the pull's time for a post that came after the feed's first pull."""
-        if self.config.feed.mode != "each" or self.first_pulled is None:
-            return ""
+    def send_at(self, entry: Entry) -> tuple[str, bool]:
+        """In [feed] mode "each": (send_at, whether it is already settled). A post that came after the
+        feed's first pull goes out at the pull's time; one that was on the blog before gets its own
+        published time, settled as not sent, so it is in no digest and never mailed on its own."""
+        if self.config.feed.mode != "each":
+            return "", False
+        tz = self.config.schedule.timezone
         published = entry.published or self.now
-        if published.astimezone(dt.UTC).replace(tzinfo=None) <= self.first_pulled:
-            return ""
-        return wall_time(self.now, self.config.schedule.timezone)
+        if self.first_pulled is None or published.astimezone(dt.UTC).replace(tzinfo=None) <= self.first_pulled:
+            return wall_time(published, tz), True
+        return wall_time(self.now, tz), False
 
     def write(self, written: Written) -> None:
         if not self.report.dry_run:
@@ -116,27 +123,32 @@ class _Pull:
             self.record(entry, found, _hash(self.folder / found))
             self.report.unchanged += 1
             return
-        tz = self.config.schedule.timezone
-        written = render_entry(entry, tz, self.now, send_at=self.send_at(entry))
+        send_at, settled = self.send_at(entry)
+        written = render_entry(entry, self.config.schedule.timezone, self.now, send_at=send_at)
         name = free_name(self.folder, written.name, self.taken)
-        if name != written.name:
-            written = render_entry(entry, tz, self.now, name=name, send_at=self.send_at(entry))
+        written = replace(written, name=name)
         self.taken.add(name)
         self.write(written)
         self.record(entry, name, written.hash)
         self.report.written.append(name)
-        verb = "would write" if self.report.dry_run else "wrote"
-        alone = f"; goes out on its own (send_at {self.send_at(entry)})" if self.send_at(entry) else ""
-        if alone:
+        how = ""
+        if settled:
+            self.settled.append((name.removesuffix(".md"), send_at))
+            how = "; not mailed (on the blog before the feed was followed)"
+        elif send_at:
             self.report.alone.append(name)
-        self.line(f"{verb} {self._shown(name)}: “{written.title}” ({written.date}){alone}")
+            how = f"; goes out on its own (send_at {send_at})"
+        verb = "would write" if self.report.dry_run else "wrote"
+        self.line(f"{verb} {self._shown(name)}: “{written.title}” ({written.date}){how}")
         self._closed_window(entry, name, written.date)
 
     def _closed_window(self, entry: Entry, name: str, date: str) -> None:
         """A post dated inside a digest that already went out: no digest will hold it; say so."""
         if self.first_pulled is None or self.config.feed.mode != "digest" or self.config.schedule.mode != "digest":
             return
-        until = last_until(engine_for(self.config))
+        if self._until is None:
+            self._until = (last_until(engine_for(self.config)),)
+        until = self._until[0]
         published = (entry.published or self.now).astimezone(dt.UTC).replace(tzinfo=None)
         if until is not None and published <= until:
             slug = name.removesuffix(".md")
@@ -275,6 +287,10 @@ def pull(
         if not dry_run:
             lock.renew()
             feeds.record_entries(engine, work.records)
+            tz = config.schedule.timezone
+            for slug, send_at in work.settled:  # as the scheduler keys them: the send_at's instant
+                when = dt.datetime.strptime(send_at, "%Y-%m-%d %H:%M").replace(tzinfo=tz).astimezone(dt.UTC)
+                record_scheduled(engine, slug, when, RunDecision.TOO_OLD)
             # After a partial pull (--since) the next one must read the whole feed, not get a 304.
             partial = since is not None
             validators = ("", "") if partial else (fetched.etag, fetched.last_modified)
