@@ -129,6 +129,9 @@ def test_a_wordpress_feed_becomes_articles_with_front_matter_and_clean_markdown(
         "[the post on recovery codes](https://blog.example.org/2026/10/12/recovery-codes/)",  # a root-relative link
     ):
         assert markdown_piece in text, markdown_piece
+    # An embedded player cannot play in an email: a link to what it showed.
+    dns = (letter / "issues" / DNS).read_text(encoding="utf-8")
+    assert "[DNS, explained in five minutes](https://www.youtube-nocookie.com/embed/dQw4w9WgXcQ?feature=oembed)" in dns
     html = as_html(letter / "issues" / PASSKEYS)
     for tag in ("<h2>What worked</h2>", "<ul>", "<ol>", "<blockquote>", '<code class="language-python">', "<table>", "<th>Device</th>"):
         assert tag in html, tag
@@ -208,6 +211,7 @@ def test_hostile_html_never_reaches_the_file_the_email_or_the_web_page(
     post = load_article(path)
     assert post.title == "Totally normal post Bcc: victim@example.com <script>alert('title')</script>"  # one line of text
     assert "[six](https://hostile.example.org/ok)" in post.body and "one, two, three, four, five," in post.body
+    assert "[https://video.example/embed/42](https://video.example/embed/42)" in post.body  # the frame, as a link
     config = config_of(feed_cli)
     rendered = render_issue(issue_for(post), config)
     page = SitePages(config, engine_for(config), static=False).item(post.slug)

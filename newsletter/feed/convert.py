@@ -1,7 +1,8 @@
 """A post's HTML -> clean Markdown: sanitized by nh3, links made absolute, converted by markdownify.
 
 The order matters. nh3 (Rust's ammonia) first keeps only the tags an article is made of and drops
-scripts, styles, frames, forms, event handlers and any link that is not http(s) or mailto; while it
+scripts, styles, forms, event handlers and any link that is not http(s) or mailto (an embedded
+player, which no email can play, becomes a link to what it showed); while it
 walks the attributes, every link and image is resolved against the post's own address, so the email
 and the web page never hold a link relative to the blog. markdownify then writes Markdown that
 Python-Markdown reads back to the same structure: headings, lists, links, images, blockquotes,
@@ -26,13 +27,15 @@ _TAGS = {
     "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div", "dl", "dt", "em",
     "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
     "ol", "p", "pre", "q", "s", "samp", "small", "strong", "sub", "sup", "table", "tbody", "td", "tfoot",
-    "th", "thead", "tr", "u", "ul", "var",
+    "th", "thead", "tr", "u", "ul", "var", "iframe", "video", "audio",
 }  # fmt: skip
-# Removed with what they hold: the text inside a script or a frame is not part of the post.
+# Removed with what they hold: the text inside a script is not part of the post.
 _DROPPED = {
-    "script", "style", "template", "textarea", "title", "iframe", "object", "embed", "noscript", "svg", "math",
-    "select", "button", "audio", "video", "canvas", "head",
+    "script", "style", "template", "textarea", "title", "object", "embed", "noscript", "svg", "math", "select",
+    "button", "canvas", "head",
 }  # fmt: skip
+# Embedded players (a video, a map) cannot play in an email: each becomes a link to what it showed.
+_EMBEDS = ("iframe", "video", "audio")
 _ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "width", "height"},
@@ -42,6 +45,7 @@ _ATTRIBUTES = {
     "abbr": {"title"},
     "code": {"class"},
     "pre": {"class"},
+    **{tag: {"src", "title"} for tag in _EMBEDS},
 }
 _SCHEMES = {"http", "https", "mailto"}
 _LANGUAGE = re.compile(r"^(?:language|lang)-([A-Za-z0-9_+#.-]{1,40})$")
@@ -144,6 +148,16 @@ class _Converter(MarkdownConverter):
     def convert_figcaption(self, el: Any, text: str, parent_tags: Any) -> str:
         caption = text.strip()
         return f"\n\n*{caption}*\n\n" if caption else ""
+
+    def convert_iframe(self, el: Any, text: str, parent_tags: Any) -> str:
+        """An embed as a link to what it showed (its fallback text and the player itself are gone)."""
+        src = el.get("src") or ""
+        if not src:
+            return ""
+        label = self.escape(el.get("title") or src, parent_tags)
+        return f"\n\n[{label}]({src})\n\n"
+
+    convert_video = convert_audio = convert_iframe
 
     def _raw(self, tag: str, text: str) -> str:
         """Inline markup Markdown has no syntax for, as the HTML tag itself (Markdown keeps inline HTML)."""

@@ -113,6 +113,13 @@ class _Pull:
             return wall_time(published, tz), True
         return wall_time(self.now, tz), False
 
+    def settle(self) -> None:
+        """Record the posts that must never go out alone as decided (keyed as the scheduler keys them)."""
+        tz = self.config.schedule.timezone
+        for slug, send_at in self.settled:
+            when = dt.datetime.strptime(send_at, "%Y-%m-%d %H:%M").replace(tzinfo=tz).astimezone(dt.UTC)
+            record_scheduled(engine_for(self.config), slug, when, RunDecision.TOO_OLD)
+
     def write(self, written: Written) -> None:
         if not self.report.dry_run:
             write_atomically(self.folder / written.name, written.data)
@@ -286,14 +293,10 @@ def pull(
         _apply(work, feed.entries, since)
         if not dry_run:
             lock.renew()
+            work.settle()
             feeds.record_entries(engine, work.records)
-            tz = config.schedule.timezone
-            for slug, send_at in work.settled:  # as the scheduler keys them: the send_at's instant
-                when = dt.datetime.strptime(send_at, "%Y-%m-%d %H:%M").replace(tzinfo=tz).astimezone(dt.UTC)
-                record_scheduled(engine, slug, when, RunDecision.TOO_OLD)
             # After a partial pull (--since) the next one must read the whole feed, not get a 304.
-            partial = since is not None
-            validators = ("", "") if partial else (fetched.etag, fetched.last_modified)
+            validators = ("", "") if since is not None else (fetched.etag, fetched.last_modified)
             feeds.record_pull(engine, source.name, *validators, moment)
         return report
     finally:
