@@ -3,12 +3,14 @@
 `/<name>` serves `<root>/<name>` with an ETag (a hash of the bytes: If-None-Match gets a 304, so
 conditional GETs are exercised for real); `/slow/<name>` waits before answering (timeouts);
 `/stream/<name>` sends the body with no Content-Length (the size cap must hold while reading);
+`/gzip/<name>` sends it gzip-compressed (the cap holds for what it unpacks to);
 `/moved/<name>` redirects to `/<name>`; `/status/<code>` answers with that status; a name in
 `failing` answers 503 until it is taken out. Every request's path and headers are kept in `requests`.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 from http import HTTPStatus
@@ -48,12 +50,12 @@ class FeedServer:
                 if path.lstrip("/") in server.failing:
                     self.send_error(HTTPStatus.SERVICE_UNAVAILABLE)
                     return
-                stream = path.startswith("/stream/")
-                file = server.root / path.removeprefix("/stream").lstrip("/")
+                stream, packed = path.startswith("/stream/"), path.startswith("/gzip/")
+                file = server.root / path.removeprefix("/stream").removeprefix("/gzip").lstrip("/")
                 if not file.is_file():
                     self.send_error(HTTPStatus.NOT_FOUND)
                     return
-                body = file.read_bytes()
+                body = gzip.compress(file.read_bytes()) if packed else file.read_bytes()
                 etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
                 if self.headers.get("If-None-Match") == etag:
                     self.send_response(HTTPStatus.NOT_MODIFIED)
@@ -63,6 +65,8 @@ class FeedServer:
                 self.send_response(HTTPStatus.OK)
                 self.send_header("Content-Type", "text/html" if file.suffix == ".html" else "application/rss+xml")
                 self.send_header("ETag", etag)
+                if packed:
+                    self.send_header("Content-Encoding", "gzip")
                 if stream:
                     self.send_header("Connection", "close")
                     self.end_headers()

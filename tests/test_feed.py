@@ -260,10 +260,17 @@ def test_a_feed_over_the_size_cap_is_refused_unread(feed_cli: Cli, letter: Path,
         out = one_error(feed_cli("feed", "pull", where), 1)
         assert out.endswith(": the feed is larger than 0.002 MB; nothing was read (raise [feed] max_size_mb if it really is that large)\n"), out
     assert files(letter) == []
+    # Small on the wire, large unpacked: the cap holds for what it unpacks to.
+    bomb = (FEEDS / "summaries.xml").read_text().replace("<channel>", "<channel>" + "<!--" + " " * 3_000_000 + "-->")
+    (served.root / "bomb.xml").write_text(bomb)
+    feed_cli.env["NEWSLETTER_FEED_MAX_SIZE_MB"] = "1"
+    out = one_error(feed_cli("feed", "pull", served.url("gzip/bomb.xml")), 1)
+    assert "the feed is larger than 1 MB; nothing was read" in out
+    assert feed_cli("feed", "pull", served.url("gzip/summaries.xml")).exit_code == 0  # gzip itself is fine
     del feed_cli.env["NEWSLETTER_FEED_MAX_SIZE_MB"]
     assert feed_cli("feed", "pull", served.url("stream/wordpress.xml")).exit_code == 0  # no Content-Length: read to the end
-    assert feed_cli("feed", "pull", served.url("moved/summaries.xml")).exit_code == 0  # a redirect is followed
-    assert len(files(letter)) == 4
+    assert feed_cli("feed", "pull", served.url("moved/static-atom.xml")).exit_code == 0  # a redirect is followed
+    assert len(files(letter)) == 6
 
 
 def test_only_http_urls_and_local_files_are_read(feed_cli: Cli, letter: Path) -> None:
