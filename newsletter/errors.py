@@ -83,3 +83,9 @@ class MailboxError(NewsletterError):
     """The bounce mailbox cannot be read (IMAP server unreachable, login refused, no such Maildir)."""
 
     exit_code = 1
+
+
+class FeedError(NewsletterError):
+    """A blog's feed cannot be read: the server fails or times out, it is too large, or it is not a feed."""
+
+    exit_code = 1

@@ -197,6 +197,7 @@ def test_postgresql_without_the_driver_is_one_line(tmp_path: Path) -> None:
     """The state URL names PostgreSQL but psycopg is missing: say how to install it."""
     script = "import sys; sys.modules['psycopg'] = None\nfrom newsletter.cli import main; main()\n"
     env = {**os.environ, "NEWSLETTER_PATHS_STATE": POSTGRES_ADMIN_URL}
+    (tmp_path / "newsletter.toml").write_text("", encoding="utf-8")  # a newsletter folder
     result = subprocess.run(
         [sys.executable, "-c", script, "status"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )

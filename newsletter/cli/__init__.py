@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "doctor_cmds",
         "Check the set-up before a real send: From, postal address, unsubscribe, DKIM (and DNS with --dns).",
     ),
+    "feed": ("feed_cmds", "Posts from your blog's RSS or Atom feed, as articles in the issues folder."),
     "init": ("content_cmds", "Create a working newsletter folder (config, theme, example article and list)."),
     "preview": ("preview_cmds", "Preview articles in the browser while you write; pages update on every save."),
     "render": ("content_cmds", "Write ISSUE's final HTML, plain text and a sample .eml."),

@@ -2,8 +2,8 @@
 
 The work lives in digest/ (which run a moment belongs to, what a digest holds, sending once); these
 commands only parse options and print. `--now TIME` pretends the time is TIME (a testing aid: see
-what the digest of a given day holds, or let a run come in seconds instead of days); `--now-at` and
-`--max-runs` are hidden, for tests that start real scheduler processes.
+what the digest of a given day holds, or let a run come in seconds instead of days); `--now-at`,
+`--max-runs` and `--feed-retry` are hidden, for tests that start real scheduler processes.
 """
 
 from __future__ import annotations
@@ -131,8 +131,16 @@ def print_upcoming(config: Config, now: dt.datetime, count: int) -> None:
 @click.option("--now", "now_text", metavar="TIME", default=None, help=NOW_HELP)
 @click.option("--now-at", "now_at", type=float, hidden=True, default=None)
 @click.option("--max-runs", "max_runs", type=click.IntRange(min=1), hidden=True, default=None)
+@click.option("--feed-retry", "feed_retry", type=click.FloatRange(min=0.1), hidden=True, default=None)
 @pass_state
-def schedule(state: State, count: int | None, now_text: str | None, now_at: float | None, max_runs: int | None) -> None:
+def schedule(
+    state: State,
+    count: int | None,
+    now_text: str | None,
+    now_at: float | None,
+    max_runs: int | None,
+    feed_retry: float | None,
+) -> None:
     """Run the scheduler in the foreground (stop with Ctrl-C or SIGTERM).
 
     At each [schedule] cron run (thinned by `every`) it sends that run's digest, or in mode "each"
@@ -147,6 +155,9 @@ def schedule(state: State, count: int | None, now_text: str | None, now_at: floa
     handler = _logging(clock)
     try:
         engine(config)  # created or upgraded before the first run, said in one line
-        asyncio.run(Scheduler(config, clock, max_runs=max_runs).serve())
+        scheduler = Scheduler(config, clock, max_runs=max_runs)
+        if feed_retry is not None:  # tests: a run waiting for the feed is tried again in seconds, not minutes
+            scheduler.feed_retry = dt.timedelta(seconds=feed_retry)
+        asyncio.run(scheduler.serve())
     finally:
         logging.getLogger("newsletter.schedule").removeHandler(handler)

@@ -17,6 +17,7 @@ from ..content.issue import Issue
 from ..digest.cadence import cadence_for
 from ..digest.clock import format_both, utc
 from ..digest.due import Work, owed, send_due
+from ..digest.feedpull import pull_feed, wanted
 from ..digest.outcome import Outcome, count_articles
 from ..digest.plan import DigestPlan, issue_for_digest, next_digest_plan
 from ..digest.runner import send_digest
@@ -113,8 +114,12 @@ def _say(line: str) -> None:
 
 
 def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) -> None:
-    """`send --due`: everything the schedule owes now (digest.due.send_due), for cron."""
-    owed_now = owed(config, now)
+    """`send --due`: everything the schedule owes now (digest.due.send_due), for cron; the blog's feed
+    is pulled first when a run is owed or `[feed] interval` has passed (a dry run writes nothing)."""
+    feed_error = ""
+    if wanted(config, now):
+        feed_error = run(pull_feed(config, _say, dry_run=dry_run, now=now)).error
+    owed_now = owed(config, now, feed_error)
     if not owed_now:
         nxt = upcoming(config, now, 1)[0]
         when = f"{nxt[0].what} at {format_both(nxt[0].when)}" if nxt else "nothing scheduled"
@@ -132,7 +137,9 @@ def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) 
     async def go() -> Work:
         stop = asyncio.Event()
         with stop_on_signals(stop):
-            return await send_due(config, now, stop=stop, reporter=reporter_for(sys.stderr), say=_say)
+            return await send_due(
+                config, now, stop=stop, reporter=reporter_for(sys.stderr), say=_say, feed_error=feed_error
+            )
 
     work = run(go())
     if any(o.status == RunDecision.STOPPED for o in work.outcomes):

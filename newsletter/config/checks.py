@@ -48,6 +48,7 @@ def validate(config: Config, keys: Keys, *, state_from_file: bool) -> None:
     _dkim(config, keys)
     _bounces(config, keys)
     _signup(config, keys)
+    _feed(config, keys)
 
 
 def _smtp(config: Config, keys: Keys) -> None:
@@ -240,3 +241,31 @@ def _signup(config: Config, keys: Keys) -> None:
             raise ConfigError(f"{keys('signup', key)}: must be more than 0, e.g. 1h or 7d")
     if signup.rate_limit < 0:
         raise ConfigError(f"{keys('signup', 'rate_limit')}: must be 0 (unlimited) or more")
+
+
+def feed_url_problem(url: str) -> str:
+    """Why a feed address cannot be read ("" when it can): an http(s) URL or a local file, nothing else."""
+    if any(c in url for c in "\r\n\0") or url != url.strip():
+        return f"{url!r} contains a line break or surrounding spaces; remove them"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return ""  # a local file
+    if scheme.lower() not in ("http", "https"):
+        return f"{url!r}: {scheme}:// is not read; give an http(s):// URL or the path of a local file"
+    host = urlsplit(url).hostname
+    if not rest or not host:
+        return f"{url!r} names no host; write it like https://blog.example.org/feed/"
+    return ""
+
+
+def _feed(config: Config, keys: Keys) -> None:
+    feed = config.feed
+    problem = feed_url_problem(feed.url) if feed.url else ""
+    if problem:
+        raise ConfigError(f"{keys('feed', 'url')}: {problem}")
+    if feed.timeout <= 0:
+        raise ConfigError(f"{keys('feed', 'timeout')}: must be more than 0 seconds, e.g. 30")
+    if feed.max_size_mb <= 0:
+        raise ConfigError(f"{keys('feed', 'max_size_mb')}: must be more than 0, e.g. 10")
+    if dt.timedelta(0) < feed.interval < dt.timedelta(minutes=1):
+        raise ConfigError(f"{keys('feed', 'interval')}: must be 0 (only before each run) or at least 1m, e.g. 1h")

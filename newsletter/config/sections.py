@@ -182,6 +182,22 @@ class SignupSection:
 
 
 @dataclass(frozen=True)
+class FeedSection:
+    """Posts pulled from a blog's RSS or Atom feed into the issues folder (`newsletter feed pull`)."""
+
+    # An http(s) URL or a local file; empty: no feed (the scheduler and `send --due` pull nothing).
+    url: str = ""
+    # "digest": pulled posts are ordinary articles (the digest holds them, or mode "each" sends one per
+    # run); "each": every post new since the previous pull goes out as its own issue (send_at = the pull).
+    mode: Literal["digest", "each"] = "digest"
+    # How often `newsletter schedule` and `send --due` pull besides right before each run; 0 = only then.
+    interval: dt.timedelta = dt.timedelta(hours=1)
+    # Seconds to wait for the feed's server; a feed larger than max_size_mb is refused unread.
+    timeout: float = 30.0
+    max_size_mb: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     newsletter: NewsletterSection = field(default_factory=NewsletterSection)
     paths: PathsSection = field(default_factory=PathsSection)
@@ -193,6 +209,7 @@ class Config:
     serve: ServeSection = field(default_factory=ServeSection)
     bounces: BouncesSection = field(default_factory=BouncesSection)
     signup: SignupSection = field(default_factory=SignupSection)
+    feed: FeedSection = field(default_factory=FeedSection)
     # Folder that relative paths are resolved against (the config file's folder).
     root: Path = Path(".")
     # The file it came from, or None when running on built-in defaults.
@@ -252,4 +269,5 @@ SECTIONS: dict[str, type] = {
     "serve": ServeSection,
     "bounces": BouncesSection,
     "signup": SignupSection,
+    "feed": FeedSection,
 }

@@ -27,7 +27,7 @@ from .limits import (
 )
 
 WORDS_PER_MINUTE = 230
-KNOWN_KEYS = {"title", "date", "author", "summary", "subject", "tags", "draft", "send_at", "excerpt"}
+KNOWN_KEYS = {"title", "date", "author", "summary", "subject", "tags", "draft", "send_at", "excerpt", "canonical_url"}
 # The "read more" cut (Hugo's and WordPress's spelling): the text before it is the digest's excerpt.
 MORE = re.compile(r"<!--\s*more\s*-->", re.I)
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -65,6 +65,9 @@ class Article:
     # Markdown for a digest's entry: front matter `excerpt`, or the body before `<!-- more -->`.
     excerpt: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the article was first published (a blog post pulled from its feed): the web version's
+    # <link rel="canonical"> and the email's "Read on the blog".
+    canonical_url: str = ""
     # SHA-256 of the file as it was read: what was rendered is what the campaign is keyed on,
     # even if the file changes on disk while `send` is waiting at its prompt.
     source_hash: str = ""
@@ -135,6 +138,16 @@ def _parse_send_at(value: Any, where: str) -> dt.datetime | None:
             f"{problem} is not a date and time; write it as YYYY-MM-DD HH:MM (in [schedule] timezone), "
             f"or with an offset: 2026-12-01 08:00+01:00"
         ) from None
+
+
+def _canonical_url(meta: dict[str, Any], where: str) -> str:
+    """An absolute http(s) address, nothing else: it becomes a link in the email and the web page."""
+    url = _text(meta, "canonical_url", where)
+    if url and (not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url, re.I) or not url.isprintable()):
+        raise ContentError(
+            f"{where}: canonical_url: {url!r} is not a full http(s) address; write it like https://blog.example.org/post/"
+        )
+    return url
 
 
 def _excerpt(meta: dict[str, Any], body: str, where: str) -> str:
@@ -228,6 +241,7 @@ def load_article(path: Path) -> Article:
         draft=draft,
         send_at=_parse_send_at(meta.get("send_at"), where),
         excerpt=_excerpt(meta, body, where),
+        canonical_url=_canonical_url(meta, where),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
         source_hash=hashlib.sha256(raw).hexdigest(),
     )

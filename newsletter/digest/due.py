@@ -26,6 +26,7 @@ from ..state.statuses import RunDecision
 from .cadence import cadence_for
 from .clock import format_both, utc
 from .each import each_run, resume_each, waiting_articles
+from .feedpull import waits_for_feed
 from .outcome import Outcome, count_articles, schedule_lock
 from .plan import issue_for_digest, plan_digest, plan_from_record, readable_articles
 from .runner import digest_run, resume_pending
@@ -48,6 +49,8 @@ class Work:
     say: Say = log.info
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    feed_error: str = ""  # the feed could not be read before this pass: a run that needs it may wait
+    waiting: bool = False  # the run owed now waits for the feed
 
     @property
     def decisions(self) -> int:
@@ -110,6 +113,9 @@ class Work:
         now = now.astimezone(self.config.schedule.timezone)
         run = run_for(self.config, now)
         if run is not None and run.due:
+            if self.feed_error and waits_for_feed(self.config, now, run, self.say):
+                self.waiting = True
+                return
             late = utc(now) - utc(run.time)
             if late > dt.timedelta(minutes=1):
                 self.say(f"missed the run at {format_both(run.time)}, catching up ({format_duration(late)} late)")
@@ -139,9 +145,14 @@ async def send_due(
     reporter: Reporter | None = None,
     on_edit: EditChoice = "remaining",
     say: Say = log.info,
+    feed_error: str = "",
 ) -> Work:
-    """Everything owed at `now`, in the module's order, holding the schedule lock (waits for it)."""
-    work = Work(config, stop, reporter, on_edit, say)
+    """Everything owed at `now`, in the module's order, holding the schedule lock (waits for it).
+
+    `feed_error`: the feed pulled just before could not be read (a run that needs it may wait)."""
+    work = Work(config, stop, reporter, on_edit, say, feed_error=feed_error)
+    if feed_error:
+        work.errors.append(f"feed: {feed_error}")
     async with schedule_lock(config, stop) as held:
         if not held:
             return work
@@ -152,9 +163,9 @@ async def send_due(
     return work
 
 
-def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue | None]]:
+def owed(config: Config, now: dt.datetime, feed_error: str = "") -> list[tuple[str, Issue | None]]:
     """What `send_due` would do at `now`, described for a prompt or a dry run (it writes nothing);
-    the Issue that would go out, or None for a due run that has nothing to send."""
+    the Issue that would go out, or None for a due run that has nothing to send (or waits for the feed)."""
     engine = engine_for(config)
     found: list[tuple[str, Issue | None]] = []
     pending = digests.pending_records(engine)
@@ -171,6 +182,9 @@ def owed(config: Config, now: dt.datetime) -> list[tuple[str, Issue | None]]:
     if run is None or not run.due:
         return found
     when = f"the run at {format_both(run.time)}"
+    if feed_error and waits_for_feed(config, now, run, lambda _line: None):
+        found.append((f"{when}: waits for the feed", None))
+        return found
     if config.schedule.mode == "each":
         if digests.run_record(engine, run.time) is None:
             waiting = waiting_articles(config, now, articles)

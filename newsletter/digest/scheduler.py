@@ -3,7 +3,10 @@
 - "cadence" fires at every run of `[schedule] cron` (thinned by `every`): the run's digest, or in
   mode "each" its article;
 - "send-at" fires at the next `send_at` of a scheduled article, and every minute besides, so an
-  article written or rescheduled while the scheduler runs goes out on time.
+  article written or rescheduled while the scheduler runs goes out on time;
+- with `[feed] url` set, the blog's feed is pulled at start and before every run ("cadence"), and
+  every `[feed] interval` besides ("feed"); a run that waits for an unreadable feed is tried again
+  FEED_RETRY later ("feed-retry").
 
 What is owed is worked out from the state database (due.py), never from APScheduler's memory: at
 start the scheduler does what `send --due` does (finish interrupted sends, catch up what came
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from apscheduler.events import EVENT_JOB_ERROR, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from ..bounces.scheduled import add_fetch_job
 from ..config import Config, format_duration
@@ -33,12 +38,15 @@ from .cadence import Cadence, cadence_for
 from .clock import Clock, format_both
 from .cron import ShiftedTrigger
 from .due import Work, send_due
+from .feedpull import FEED_RETRY, pull_feed
 from .outcome import schedule_lock
 from .plan import readable_articles
 from .scheduled import SendAtTimes, due_and_missed
 
 CADENCE_JOB = "cadence"
 SEND_AT_JOB = "send-at"
+FEED_JOB = "feed"
+FEED_RETRY_JOB = "feed-retry"
 log = logging.getLogger("newsletter.schedule")
 
 
@@ -54,7 +62,9 @@ class Scheduler:
     decisions: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # this process's two jobs take turns
+    feed_retry: dt.timedelta = FEED_RETRY  # a run waiting for an unreadable feed is tried again after this
     cadence: Cadence = field(init=False)
+    _aps: AsyncIOScheduler | None = None
 
     def __post_init__(self) -> None:
         self.cadence = cadence_for(self.config)
@@ -88,15 +98,47 @@ class Scheduler:
                 await body(work)
         self._counted(work)
 
+    async def _pull_feed(self) -> tuple[str, bool]:
+        """The blog's feed, when `[feed] url` is set: (its error or "", whether it wrote posts that go out alone)."""
+        if not self.config.feed.url:
+            return "", False
+        pulled = await pull_feed(self.config, log.info, now=self.clock.now())
+        return pulled.error, bool(pulled.alone)
+
+    def _retry_later(self) -> None:
+        """The run waits for the feed: the cadence job once more, `feed_retry` from now."""
+        if self._aps is None or self.stop.is_set():
+            return
+        self._aps.add_job(
+            self._cadence_tick,
+            trigger=DateTrigger(run_date=dt.datetime.now(dt.UTC) + self.feed_retry),
+            id=FEED_RETRY_JOB,
+            name="feed retry",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
     async def _cadence_tick(self) -> None:
-        """The "cadence" job: the run that just came, decided from the state database."""
+        """The "cadence" job: the feed first, then the run that just came, decided from the state database."""
+        feed_error, alone = await self._pull_feed()
 
         async def body(work: Work) -> None:
+            work.feed_error = feed_error
             await work.resume()
+            if alone:  # posts the pull wrote in [feed] mode "each" go out now, not at the send-at job's minute
+                await work.scheduled(self.clock.now())
             await work.cadence(self.clock.now(), tick=True)
+            if work.waiting:
+                self._retry_later()
 
         await self._tracked(lambda: self._locked(body))
         self._log_next()
+
+    async def _feed_tick(self) -> None:
+        """The "feed" job, every `[feed] interval`: posts pulled in mode "each" go out right away."""
+        _error, alone = await self._pull_feed()
+        if alone:
+            await self._send_at_tick()
 
     async def _send_at_tick(self) -> None:
         """The "send-at" job: scheduled articles whose time came (quiet when there are none)."""
@@ -134,7 +176,7 @@ class Scheduler:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._signalled, sig)
-        scheduler = AsyncIOScheduler(timezone=self.config.schedule.timezone, event_loop=loop)
+        scheduler = self._aps = AsyncIOScheduler(timezone=self.config.schedule.timezone, event_loop=loop)
         scheduler.add_listener(self._on_error, EVENT_JOB_ERROR)
         section = self.config.schedule
         every = f" every {format_duration(section.every)} from {section.start}" if section.every else ""
@@ -149,8 +191,13 @@ class Scheduler:
         try:
 
             async def startup() -> None:
-                work = await send_due(self.config, self.clock.now(), stop=self.stop, reporter=self.reporter)
+                feed_error, _alone = await self._pull_feed()
+                work = await send_due(
+                    self.config, self.clock.now(), stop=self.stop, reporter=self.reporter, feed_error=feed_error
+                )
                 self._counted(work)
+                if work.waiting:
+                    self._retry_later()
 
             await self._tracked(startup)
             if not self.stop.is_set():
@@ -171,6 +218,7 @@ class Scheduler:
                         misfire_grace_time=None,
                     )
                 add_fetch_job(scheduler, self.config)  # the bounce mailbox, every [bounces] interval
+                self._add_feed_job(scheduler)
                 scheduler.start()
                 self._log_next()
                 await self.stop.wait()
@@ -183,6 +231,24 @@ class Scheduler:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
         log.info("stopped")
+
+    def _add_feed_job(self, scheduler: AsyncIOScheduler) -> None:
+        feed = self.config.feed
+        if not feed.url:
+            return
+        if feed.interval <= dt.timedelta(0):
+            log.info("pulling %s before every run", feed.url)
+            return
+        scheduler.add_job(
+            self._feed_tick,
+            trigger=IntervalTrigger(seconds=feed.interval.total_seconds()),
+            id=FEED_JOB,
+            name="feed",
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+        log.info("pulling %s before every run and every %s", feed.url, format_duration(feed.interval))
 
     def _signalled(self, sig: int) -> None:
         pausing = " after the current send pauses" if self._tasks else ""

@@ -189,7 +189,8 @@ def _entry(
         "excerpt_html": Markup(article_body(excerpt_html, top_heading)),
         "excerpt_text": LazyText(excerpt_html, links),
         "summary_text": article.summary,
-        "url": f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else "",
+        # A post pulled from a blog links to the blog, where it lives; any other article to its web version.
+        "url": article.canonical_url or (f"{base_url.rstrip('/')}/archive/{article.slug}" if base_url else ""),
     }
 
 

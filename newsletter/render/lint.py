@@ -78,10 +78,10 @@ def lint(rendered: RenderedIssue) -> list[str]:
 def list_send_errors(issue: Issue, base_url: str) -> list[str]:
     """Problems that make an issue unfit for the list: a list send refuses it; the preview shows it.
 
-    A digest shows titles and summaries: without base_url its entries link to nothing, and the reader
-    has no way to the rest of the article.
+    A digest shows titles and summaries: without base_url its entries link to nothing (except posts
+    pulled from a blog, which link to the blog), and the reader has no way to the rest of the article.
     """
-    if issue.kind == "digest" and issue.articles and not base_url:
+    if issue.kind == "digest" and not base_url and any(not a.canonical_url for a in issue.articles):
         return [
             "digest entries have nothing to link to; set base_url ([newsletter] base_url: where `newsletter serve` "
             "publishes the articles); until then the digest cannot go to the list"

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Connection, Engine, MetaData, PrimaryKeyConstrain
 
 from .schema import metadata
 
-HEAD = "0006"
+HEAD = "0007"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x6E6C5354  # "nlST": the PostgreSQL advisory lock of schema changes
 # Alembic's own version table, written here so a new database needs no Alembic import.

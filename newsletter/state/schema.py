@@ -200,3 +200,29 @@ rate_limits = Table(
     Column("hits", Integer, nullable=False),
     Column("window_start", DateTime, nullable=False),
 )
+
+# A blog's feed as `newsletter feed pull` last read it: its validators for the next conditional GET, and
+# when it was first pulled (in [feed] mode "each", only posts that came after that go out on their own).
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("url", String, primary_key=True),  # the URL, or the local file's absolute path
+    Column("etag", String, nullable=False, default=""),
+    Column("last_modified", String, nullable=False, default=""),
+    Column("first_pulled_at", DateTime, nullable=False),
+    Column("last_pulled_at", DateTime, nullable=False),
+)
+
+# Every feed entry ever written to the issues folder, by its id (guid): never written twice, and an
+# update in the feed rewrites the file only while it still has the bytes the pull wrote (written_hash).
+feed_entries = Table(
+    "feed_entries",
+    metadata,
+    Column("source_id", String, primary_key=True),
+    Column("feed", String, nullable=False),  # feeds.url it came from (last)
+    Column("path", String, nullable=False),  # the file's name in the issues folder
+    Column("written_hash", String, nullable=False),  # SHA-256 of the file as the pull wrote it
+    Column("fingerprint", String, nullable=False),  # SHA-256 of the entry as the feed gave it
+    Column("pulled_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)

@@ -223,15 +223,18 @@ class SitePages:
     def env(self) -> Environment:
         return web_environment(str(self.config.path("templates").resolve()), locale_for(self.config))
 
-    def here(self, path: str, canonical: bool = False) -> Here:
-        """Links from the page at `path`; `canonical`: the page's address at base_url (public pages only)."""
+    def here(self, path: str, canonical: bool | str = False) -> Here:
+        """Links from the page at `path`; `canonical`: the page's address at base_url (public pages only),
+        or the address it was first published at (a blog post pulled from its feed)."""
         subscribe = f"{self.base_url}/subscribe" if self.layout.static else relative(path, "subscribe")
+        if isinstance(canonical, str) and canonical:
+            return Here(self.layout, path, subscribe, canonical)
         address = f"{self.base_url}/{path.rstrip('/')}" if canonical and self.base_url and path else ""
         if canonical and self.base_url and not path:
             address = f"{self.base_url}/"
         return Here(self.layout, path, subscribe, address)
 
-    def render(self, template: str, path: str, *, canonical: bool = False, **context: Any) -> str:
+    def render(self, template: str, path: str, *, canonical: bool | str = False, **context: Any) -> str:
         try:
             return self.env.get_template(template).render(
                 newsletter=self.config.newsletter, here=self.here(path, canonical), csp=self.csp, **context
@@ -294,7 +297,7 @@ class SitePages:
         return self.render(
             "article.html",
             path,
-            canonical=True,
+            canonical=article.canonical_url or True,
             entry=found,
             article=article,
             body=Markup(body.html),
