@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 
+import httpx
 import uvicorn
 
 from newsletter.config import Config
@@ -26,6 +28,21 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path)
+
+    def raw(self, path: str) -> int:
+        """The status of a GET with `path` sent exactly as written (no client-side normalizing)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.putrequest("GET", path, skip_accept_encoding=True)
+            conn.endheaders()
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import http.client
 import os
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,61 +19,17 @@ from pathlib import Path
 import feedparser
 import httpx
 import pytest
-import uvicorn
 
 from newsletter.config import Config, load_config
 from newsletter.digest.plan import plan_digest
 from newsletter.digest.runner import freeze_plan, resume_pending
-from newsletter.web.public import create_app
 
 from .helpers import DATA, TLS, WELCOME, Cli, article, at, run_async, write_article
+from .live import LiveServer
 from .smtpd import free_port
 
 PASSWORDS = "2026-11-16-password-managers"
 PICTURES = "2026-11-25-pictures"
-
-
-class LiveServer:
-    """uvicorn serving `newsletter serve`'s app on a free port of 127.0.0.1, in a thread."""
-
-    def __init__(self, config: Config) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path)
-
-    def raw(self, path: str) -> int:
-        """The status of a GET with `path` sent exactly as written (no client-side normalizing)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.putrequest("GET", path, skip_accept_encoding=True)
-            conn.endheaders()
-            response = conn.getresponse()
-            response.read()
-            return response.status
-        finally:
-            conn.close()
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 def pictures(folder: Path) -> Path:

@@ -12,23 +12,21 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from newsletter.config import Config, load_config
 from newsletter.render.mime import list_id
 from newsletter.render.unsubscribe import base_url_warnings, make_token, read_token, require_secret_for_list
 from newsletter.state.engine import engine_for
 from newsletter.state.suppressions import reason_for, suppress
-from newsletter.web.public import create_app
 
 from .helpers import Cli, write_article
+from .live import LiveServer
 from .smtpd import SmtpServer, free_port
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -37,34 +35,6 @@ SECRET = "test-secret-0123456789abcdefghijklmnop"
 BASE = "https://news.example.org"
 ENV = {"NEWSLETTER_SECRET_KEY": SECRET, "NEWSLETTER_NEWSLETTER_BASE_URL": BASE}
 TLS = "2026-11-09-tls-certificates"
-
-
-class LiveServer:
-    """uvicorn serving the public app on a free port of 127.0.0.1, in a thread."""
-
-    def __init__(self, config: Config) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(create_app(config), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
 
 
 @pytest.fixture
