@@ -39,17 +39,22 @@ class Seen:
         self._lines = array("I", [0]) * self._size
         self._count = 0
 
-    def add(self, key: str, line: int) -> int:
-        """0 when `key` is new (now recorded); else the line it was first seen on."""
+    def _slot(self, key: str) -> tuple[int, int]:
+        """(slot, fingerprint): the slot holding `key`'s fingerprint, else the empty one where it goes."""
         fp = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
         mask = self._size - 1
         keys = self._keys
         i = fp & mask
-        while (k := keys[i]) != 0:
-            if k == fp:
-                return self._lines[i]
+        while (k := keys[i]) != 0 and k != fp:
             i = (i + 1) & mask
-        keys[i] = fp
+        return i, fp
+
+    def add(self, key: str, line: int) -> int:
+        """0 when `key` is new (now recorded); else the line it was first seen on."""
+        i, fp = self._slot(key)
+        if self._keys[i]:
+            return self._lines[i]
+        self._keys[i] = fp
         self._lines[i] = line
         self._count += 1
         if self._count * 2 > self._size:
@@ -57,16 +62,8 @@ class Seen:
         return 0
 
     def line_of(self, key: str) -> int:
-        """The line `key` was first seen on; 0 when it was not seen."""
-        fp = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
-        mask = self._size - 1
-        keys = self._keys
-        i = fp & mask
-        while (k := keys[i]) != 0:
-            if k == fp:
-                return self._lines[i]
-            i = (i + 1) & mask
-        return 0
+        """The line `key` was first seen on; 0 when it was not seen (an empty slot's line is 0)."""
+        return self._lines[self._slot(key)[0]]
 
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
