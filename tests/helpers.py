@@ -24,6 +24,7 @@ from newsletter.cli import app
 from newsletter.config import Config, load_config
 from newsletter.state import campaigns, deliveries
 from newsletter.state.engine import dispose_all, engine_for
+from newsletter.state.history import history_path
 from newsletter.state.statuses import CampaignStatus
 
 T = TypeVar("T")
@@ -108,9 +109,14 @@ def counts(cli: Cli, key: str = TLS) -> dict[str, int]:
     return dict(deliveries.status_counts(engine, campaign.id))
 
 
-def wipe_state(cli: Cli) -> None:
-    """Lose the state database (a deleted SQLite file; every table dropped on PostgreSQL)."""
+def wipe_state(cli: Cli, *, start_over: bool = False) -> None:
+    """Lose the state database (a deleted SQLite file; every table dropped on PostgreSQL).
+
+    `start_over`: the record of sends beside it goes too, as for a new newsletter (no state loss to notice).
+    """
     config = config_of(cli)
+    if start_over:
+        history_path(config).unlink(missing_ok=True)
     if config.state_is_url:
         from newsletter.state.migrate import version_table
         from newsletter.state.schema import metadata

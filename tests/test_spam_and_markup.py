@@ -91,7 +91,7 @@ def _messages(cli: Cli, folder: Path) -> dict[str, bytes]:
         assert sent.exit_code == 0 and "(3 articles)" in sent.output, sent.output
         (first, *_rest) = sorted((folder / "outbox").glob("digest-*/*.eml"))
         found[f"digest ({content})"] = first.read_bytes()
-        wipe_state(cli)
+        wipe_state(cli, start_over=True)
         shutil.rmtree(folder / "outbox")
     return found
 
