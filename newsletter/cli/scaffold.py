@@ -18,6 +18,8 @@ subscribers.csv
 *.db-wal
 *.db-shm
 *.db.journal-*
+*.db.unsubscribes
+*.db.sends
 outbox/
 build/
 site/
