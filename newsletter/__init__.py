@@ -1,3 +1,3 @@
 """newsletter: a Markdown-first email newsletter publisher."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
