@@ -31,7 +31,8 @@ class Watching(RecordingHandler):
 
 
 def test_the_first_messages_leave_before_the_list_is_read_and_each_goes_once(cli: Cli, folder: Path) -> None:
-    addresses = write_list(folder, 30_000, cli)
+    addresses = write_list(folder, 10_000, cli)
+    cli.env["NEWSLETTER_DELIVERY_STREAM_FROM"] = "1000"
     handler = Watching(state=folder / "newsletter.db")
     with SmtpServer(handler) as server:
         cli.env.update({**server.env(), "NEWSLETTER_SMTP_CONNECTIONS": "4"})
