@@ -6,7 +6,7 @@ import click
 
 from ..feed.pull import pull
 from . import State, app, engine, pass_state
-from .schedule_cmds import parse_moment
+from .clock import parse_moment
 
 
 @app.group()

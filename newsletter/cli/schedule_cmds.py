@@ -22,28 +22,9 @@ from ..digest.plan import issue_for_digest, plan_digest
 from ..digest.runs import run_for
 from ..digest.scheduler import Scheduler
 from ..digest.upcoming import upcoming
-from ..errors import NewsletterError
 from ..state.digests import record_for
 from . import State, app, engine, pass_state, warn
-
-NOW_HELP = "Pretend the time is TIME (YYYY-MM-DDTHH:MM, in [schedule] timezone unless it has an offset): a testing aid."
-
-
-def parse_moment(text: str, option: str, tz: dt.tzinfo) -> dt.datetime:
-    """YYYY-MM-DD or an ISO date-time; without an offset it is read in the schedule's zone."""
-    try:
-        moment = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise NewsletterError(f"{option}: {text!r} is not a date; write YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
-
-
-def make_clock(config: Config, now: str | None, now_at: float | None = None) -> Clock:
-    """The real clock, or (--now) one that pretends a time and runs on from there."""
-    tz = config.schedule.timezone
-    if now is None:
-        return Clock(tz)
-    return Clock.pretending(tz, parse_moment(now, "--now", tz), now_at)
+from .clock import NOW_HELP, make_clock, parse_moment
 
 
 @app.command()

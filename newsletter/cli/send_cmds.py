@@ -15,6 +15,7 @@ from ..config import Config
 from ..content.articles import resolve_article
 from ..content.issue import Issue, issue_for
 from ..content.names import normalize_tag
+from ..digest.clock import format_both, utc
 from ..errors import CampaignStopped, Declined, NewsletterError
 from ..send.campaign import run_campaign
 from ..send.plan import Confirmed, EditChoice, Plan, confirmed, plan_campaign
@@ -28,7 +29,7 @@ from ..state.campaigns import lock_name
 from ..state.lock import Lock
 from ..state.statuses import CampaignStatus, DeliveryStatus
 from . import State, app, ask, engine, pass_state, run, warn_about_setup
-from .schedule_cmds import NOW_HELP, make_clock
+from .clock import NOW_HELP, make_clock
 
 INTERRUPTED_EXIT = 130
 
@@ -226,9 +227,9 @@ def _send_command(
     tags: tuple[str, ...],
     now: dt.datetime,
 ) -> None:
-    from .send_schedule import check_send_at, send_digest_now, send_due_now  # they use this module's helpers
-
     if as_digest or due:
+        from .send_schedule import send_digest_now, send_due_now  # the scheduler's modules, loaded for these only
+
         if as_digest and due:
             raise NewsletterError("--digest and --due: not both; --due sends the digest too when it is owed")
         if issue is not None or resend or tags:
@@ -323,3 +324,14 @@ def status(state: State, issue: str | None) -> None:
             click.echo(f"  being sent now by pid {holder.pid} on {holder.host}")
         for email, state_, reply in deliveries.last_errors(db, c.id, 5 if key else 2):
             click.echo(f"  {state_} {email}: {reply}")
+
+
+def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now: dt.datetime) -> None:
+    """An article scheduled for later: ask (refuse with --yes) unless --ignore-send-at."""
+    when = issue.article.send_time(config.schedule.timezone)
+    if ignore or when is None or utc(when) <= utc(now):
+        return
+    scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
+    if yes:
+        raise NewsletterError(f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at")
+    ask(f"{scheduled}; send it now anyway?")

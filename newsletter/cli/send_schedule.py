@@ -13,7 +13,6 @@ import sys
 import click
 
 from ..config import Config
-from ..content.issue import Issue
 from ..digest.cadence import cadence_for
 from ..digest.clock import format_both, utc
 from ..digest.due import Work, owed, send_due
@@ -147,14 +146,3 @@ def send_due_now(config: Config, *, yes: bool, dry_run: bool, now: dt.datetime) 
         sys.exit(INTERRUPTED_EXIT)
     if work.errors or any(o.status == RunDecision.LOCKED for o in work.outcomes):
         sys.exit(1)
-
-
-def check_send_at(config: Config, issue: Issue, *, yes: bool, ignore: bool, now: dt.datetime) -> None:
-    """An article scheduled for later: ask (refuse with --yes) unless --ignore-send-at."""
-    when = issue.article.send_time(config.schedule.timezone)
-    if ignore or when is None or utc(when) <= utc(now):
-        return
-    scheduled = f"{issue.article.path}: scheduled for {format_both(when)} (send_at)"
-    if yes:
-        raise NewsletterError(f"{scheduled}; the scheduler sends it then: to send it now anyway add --ignore-send-at")
-    ask(f"{scheduled}; send it now anyway?")
