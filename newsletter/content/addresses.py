@@ -18,22 +18,22 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
 _DOT_ATOM = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*\Z")
 _ASCII_DOMAIN = re.compile(r"[A-Za-z0-9.-]+\Z")
+LOAD = 0.8  # the share of Seen's slots filled before it grows: linear probing stays short below it
 
 
 class Seen:
     """Addresses already seen and their first line, in bounded, compact memory.
 
     A set of a million address strings costs over 100 MB; this keeps 64-bit fingerprints (Python's
-    SipHash of the lower-cased address) and line numbers in flat arrays, 24 bytes per address.
+    SipHash of the lower-cased address) and line numbers in flat arrays: 12 bytes a slot, at most 80%
+    of the slots filled, so 15 bytes per address.
     Two different addresses share a fingerprint with a probability of about n²/2⁶⁵ (1e-8 for a
     million): the second would be reported as a duplicate of the first, naming both lines.
     """
 
     def __init__(self, expected: int = 0) -> None:
         """`expected`: about how many addresses will come (a file's line count): sized once, never copied."""
-        self._size = 1 << 12
-        while self._size < 2 * expected:
-            self._size *= 2
+        self._size = max(4096, int(expected / LOAD) + 1)  # not a power of two: 12 bytes a slot add up at 1M
         # Filled by repetition: `array("Q", bytes(n))` would hold an n-byte temporary beside the table.
         self._keys = array("Q", [0]) * self._size
         self._lines = array("I", [0]) * self._size
@@ -42,11 +42,11 @@ class Seen:
     def _slot(self, key: str) -> tuple[int, int]:
         """(slot, fingerprint): the slot holding `key`'s fingerprint, else the empty one where it goes."""
         fp = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
-        mask = self._size - 1
+        size = self._size
         keys = self._keys
-        i = fp & mask
+        i = fp % size
         while (k := keys[i]) != 0 and k != fp:
-            i = (i + 1) & mask
+            i = i + 1 if i + 1 < size else 0
         return i, fp
 
     def add(self, key: str, line: int) -> int:
@@ -57,7 +57,7 @@ class Seen:
         self._keys[i] = fp
         self._lines[i] = line
         self._count += 1
-        if self._count * 2 > self._size:
+        if self._count > self._size * LOAD:
             self._grow()
         return 0
 
@@ -67,15 +67,15 @@ class Seen:
 
     def _grow(self) -> None:
         old_keys, old_lines = self._keys, self._lines
-        self._size *= 2
-        self._keys = array("Q", [0]) * self._size
-        self._lines = array("I", [0]) * self._size
-        keys, lines, mask = self._keys, self._lines, self._size - 1
+        size = self._size = self._size * 2
+        self._keys = array("Q", [0]) * size
+        self._lines = array("I", [0]) * size
+        keys, lines = self._keys, self._lines
         for slot, fp in enumerate(old_keys):  # no intermediate list: memory stays flat while growing
             if fp:
-                i = fp & mask
+                i = fp % size
                 while keys[i]:
-                    i = (i + 1) & mask
+                    i = i + 1 if i + 1 < size else 0
                 keys[i] = fp
                 lines[i] = old_lines[slot]
 
