@@ -143,7 +143,10 @@ class Sink:
 
 
 def make_folder(root: Path, count: int) -> Path:
+    """A newsletter folder with `count` subscribers (made once per size and run)."""
     folder = root / f"letter-{count}"
+    if (folder / "subscribers.csv").exists():
+        return folder
     init_folder(folder)
     with (folder / "subscribers.csv").open("w", encoding="utf-8") as fh:
         # A first_name column: the theme greets by it, and a checkout from before it existed (--against) reads it too.
@@ -244,7 +247,8 @@ class FirstMessage:
                     await dst.drain()
             dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False), return_exceptions=True)
+        with contextlib.suppress(asyncio.CancelledError):  # the proxy closing with the connection still open
+            await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False), return_exceptions=True)
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
