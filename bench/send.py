@@ -75,7 +75,7 @@ def measure(sink: Sink, root: Path, count: int, repeat: int, against: Path | Non
         a_runs.append(asyncio.run(ceiling(sink, message, sender, min(count, CEILING_MAX))))
         b_runs.append(newsletter_send(sink, folder, count))
         if against is not None:
-            other.append(newsletter_send(sink, folder, count, against))
+            other.append(newsletter_send(sink, make_folder(root, count, against), count, against))
     first = first_message_after(sink, folder, count)
     b = max(b_runs, key=lambda r: r.rate_wall)
     row = Row(count, max(a_runs), b, max(r.rate_sending for r in b_runs), first)

@@ -142,12 +142,23 @@ class Sink:
         self.proc.wait(timeout=10)
 
 
-def make_folder(root: Path, count: int) -> Path:
-    """A newsletter folder with `count` subscribers (made once per size and run)."""
-    folder = root / f"letter-{count}"
+def make_folder(root: Path, count: int, tree: Path | None = None) -> Path:
+    """A newsletter folder with `count` subscribers (made once per size, checkout and run).
+
+    `tree`: another checkout (--against) gets a folder of its own files, since this checkout's theme
+    and config may use fields the other does not know.
+    """
+    folder = root / (f"letter-{count}" if tree is None else f"letter-{count}-{tree.name}")
     if (folder / "subscribers.csv").exists():
         return folder
-    init_folder(folder)
+    if tree is None:
+        init_folder(folder)
+    else:  # the checkout is itself a newsletter folder: its own config, theme and the article sent
+        folder.mkdir(parents=True)
+        shutil.copyfile(tree / "newsletter.toml", folder / "newsletter.toml")
+        shutil.copytree(tree / "templates", folder / "templates")
+        (folder / "issues").mkdir()
+        shutil.copyfile(tree / "issues" / f"{ARTICLE}.md", folder / "issues" / f"{ARTICLE}.md")
     with (folder / "subscribers.csv").open("w", encoding="utf-8") as fh:
         # A first_name column: the theme greets by it, and a checkout from before it existed (--against) reads it too.
         fh.write("email,name,first_name,status,city\n")

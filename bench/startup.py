@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,24 +62,33 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
         env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")  # compiled once, like an installed package
         env.pop("PYTHONDONTWRITEBYTECODE", None)
-        folder = root / "letter"
-        subprocess.run(
-            [sys.executable, "-c", ENTRY, "init", str(folder)],
-            env={**env, "PYTHONPATH": str(REPO)},
-            check=True,
-            capture_output=True,
-        )
-        commands = {"import click": ([sys.executable, "-c", "import click"], env)}
+        folders = {}  # another checkout gets its own files: this checkout's theme may use fields it lacks
+        for i, (name, tree) in enumerate(trees.items()):
+            folders[name] = root / f"letter-{i}"
+            if name == "this checkout":
+                subprocess.run(
+                    [sys.executable, "-c", ENTRY, "init", str(folders[name])],
+                    env={**env, "PYTHONPATH": str(tree)},
+                    check=True,
+                    capture_output=True,
+                )
+            else:  # a checkout is itself a newsletter folder
+                folders[name].mkdir()
+                shutil.copyfile(tree / "newsletter.toml", folders[name] / "newsletter.toml")
+                shutil.copytree(tree / "templates", folders[name] / "templates")
+                shutil.copytree(tree / "issues", folders[name] / "issues")
+        folder = folders["this checkout"]
+        commands = {"import click": ([sys.executable, "-c", "import click"], env, folder)}
         for name, tree in trees.items():
             tree_env = {**env, "PYTHONPATH": str(tree)}
-            commands[f"--help ({name})"] = ([sys.executable, "-c", ENTRY, "--help"], tree_env)
-            commands[f"render ({name})"] = ([sys.executable, "-c", ENTRY, "render", "latest"], tree_env)
-        for argv, command_env in commands.values():  # warm-up: bytecode compiled, files in the page cache
-            run(argv, folder, command_env)
+            commands[f"--help ({name})"] = ([sys.executable, "-c", ENTRY, "--help"], tree_env, folders[name])
+            commands[f"render ({name})"] = ([sys.executable, "-c", ENTRY, "render", "latest"], tree_env, folders[name])
+        for argv, command_env, cwd in commands.values():  # warm-up: bytecode compiled, files in the page cache
+            run(argv, cwd, command_env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(max(1, args.repeat)):
-            for name, (argv, command_env) in commands.items():
-                times[name].append(run(argv, folder, command_env))
+            for name, (argv, command_env, cwd) in commands.items():
+                times[name].append(run(argv, cwd, command_env))
         medians = {name: statistics.median(values) for name, values in times.items()}
         base = medians["import click"]
         print(f"{args.repeat} rounds, medians of new processes (bytecode compiled):")
@@ -86,8 +96,9 @@ def main() -> None:
             ratio = "" if name == "import click" else f"  {value / base:.2f}x import click"
             print(f"  {name:<32} {value * 1000:7.0f} ms{ratio}")
         for name, tree in trees.items():
-            print(f"  heavy modules for --help ({name}): {heavy_imports(tree, ['--help'], folder, env)}")
-            print(f"  heavy modules for render ({name}): {heavy_imports(tree, ['render', 'latest'], folder, env)}")
+            print(f"  heavy modules for --help ({name}): {heavy_imports(tree, ['--help'], folders[name], env)}")
+            rendering = heavy_imports(tree, ["render", "latest"], folders[name], env)
+            print(f"  heavy modules for render ({name}): {rendering}")
         help_ratio = medians["--help (this checkout)"] / base
         print(f"--help / import click = {help_ratio:.2f}   target <= 2")
         if args.against:
