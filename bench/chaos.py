@@ -70,6 +70,9 @@ class Letter:
                 "NEWSLETTER_SMTP_TIMEOUT": "5",
                 "NEWSLETTER_SMTP_RETRY_BASE_DELAY": "0.2",
                 "NEWSLETTER_PATHS_SUBSCRIBERS": "subscribers.csv",
+                # A set-up a list send over SMTP accepts (newsletter doctor: no example From or postal address).
+                "NEWSLETTER_NEWSLETTER_FROM": "Privacy Notes <newsletter@privacy-notes.news>",
+                "NEWSLETTER_NEWSLETTER_POSTAL_ADDRESS": "Privacy Notes, 12 Chausseestraße, 10115 Berlin, Germany",
             }
         )
         if "stall_timeout" in (self.repo / "newsletter" / "config" / "sections.py").read_text():
