@@ -76,6 +76,17 @@ PRODUCTION = {
 }
 
 
+@dataclass
+class SlowHandler(RecordingHandler):
+    """Takes a while to accept each message: a kill lands while messages are in flight."""
+
+    delay: float = 0.03
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

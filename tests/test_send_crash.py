@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -10,29 +9,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from .helpers import FAST, TLS, Cli, counts, write_list
-from .smtpd import RecordingHandler, SmtpServer
+from .smtpd import RecordingHandler, SlowHandler, SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("database")]
 
 CONNECTIONS = 3
-
-
-@dataclass
-class SlowHandler(RecordingHandler):
-    """Takes a while to accept each message: the kill lands while messages are in flight."""
-
-    delay: float = 0.03
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
 
 
 def start_send(cli: Cli) -> subprocess.Popen[str]:

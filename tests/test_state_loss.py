@@ -9,7 +9,6 @@ Message-IDs, so a receiver drops the copy a crash may duplicate.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sqlite3
@@ -17,16 +16,14 @@ import stat
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from newsletter.state.engine import dispose_all
 
 from .helpers import FAST, TLS, Cli, config_of, counts, wait_for, wipe_state, write_list
-from .smtpd import RecordingHandler, SmtpServer
+from .smtpd import RecordingHandler, SlowHandler, SmtpServer
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -150,17 +147,6 @@ def test_an_edited_article_resumed_keeps_the_message_ids(cli: Cli, folder: Path)
     copies = [r.message["Message-ID"] for r in handler.received if r.rcpt_tos == [first]]
     assert len(copies) == 2 and copies[0] == copies[1]
     assert Counter(handler.recipients()) == Counter([*addresses, first])
-
-
-@dataclass
-class SlowHandler(RecordingHandler):
-    """Takes a while to accept each message: a kill lands while messages are in flight."""
-
-    delay: float = 0.03
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
 
 
 @pytest.mark.e2e
