@@ -223,10 +223,14 @@ class Scheduler:
                 self._log_next()
                 await self.stop.wait()
         finally:
+            # No new jobs, then let the running ones finish (the stop event pauses a send): APScheduler's
+            # shutdown cancels running coroutine jobs, which could cut a lock's release short.
             if scheduler.running:
-                scheduler.shutdown(wait=False)
+                scheduler.pause()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
