@@ -109,17 +109,19 @@ def sync_csv(
     dry_run: bool = False,
     allow_shrink: bool = False,
     on_batch: BatchHook | None = None,
+    csv_lines: int | None = None,
 ) -> SyncResult:
     """Bring the database in line with the CSV (see the module's rules); a dry run keeps nothing.
 
     `on_batch` hears each written batch's addresses in its transaction (the send's delivery rows).
+    `csv_lines`: the file's `data_lines` when the caller counted them already (a send does).
     Raises when the file cannot be read right (nobody is removed then).
     """
     path = config.path("subscribers")
     report = ListReport(path)
     if not path.exists():
         return SyncResult(path, report, WriteCounts(), missing=True, kept=csv_rows(engine))
-    seen = Seen(expected=data_lines(path))  # sized once for the whole file
+    seen = Seen(expected=data_lines(path) if csv_lines is None else csv_lines)  # sized once for the whole file
     writer = ListWriter(engine, SubscriberSource.CSV, dry_run=dry_run, on_batch=on_batch)
     try:
         for sub in iter_rows(path, report=report, seen=seen):

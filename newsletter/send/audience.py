@@ -27,14 +27,16 @@ def describe(issue: Issue) -> str:
     return "subscribers tagged " + " or ".join(issue.audience)
 
 
-def sync_list(config: Config, engine: Engine, *, allow_shrink: bool = False) -> SyncResult:
+def sync_list(
+    config: Config, engine: Engine, *, allow_shrink: bool = False, csv_lines: int | None = None
+) -> SyncResult:
     """The CSV into the database (and signups whose link expired out of it), before a send reads the list.
 
     Unsubscribes `serve` had to keep in its journal go into the suppression list first.
     """
     fold(config, engine)
     purge_pending(engine, config.signup.confirm_expiry)
-    return sync_csv(config, engine, allow_shrink=allow_shrink)
+    return sync_csv(config, engine, allow_shrink=allow_shrink, csv_lines=csv_lines)
 
 
 def _nobody(config: Config) -> NewsletterError:

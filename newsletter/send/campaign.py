@@ -119,7 +119,7 @@ async def run_campaign(
             estimate = check_list(config, engine, lines)
             refuse_unconfirmed(streamed_list_problems(engine, lines, reference), forgotten, words)
         else:
-            synced = await asyncio.to_thread(sync_list, config, engine, allow_shrink=words.shrink)
+            synced = await asyncio.to_thread(sync_list, config, engine, allow_shrink=words.shrink, csv_lines=lines)
             check_audience(config, engine, issue)
             refuse_unconfirmed(list_problems(engine, issue, synced, reference), forgotten, words)
         if forgotten:  # starting over, as the operator said: a lost database's journals are not replayed
@@ -143,6 +143,7 @@ async def run_campaign(
             synced=synced,
             allow_shrink=words.shrink,
             check=lambda read: refuse_unconfirmed(list_problems(engine, issue, read, reference), "", words),
+            csv_lines=lines,
         )
         counts = deliveries.status_counts(engine, campaign.id)
         importing = None

@@ -57,6 +57,7 @@ class ListImport:
         synced: SyncResult | None,
         allow_shrink: bool = False,
         check: Callable[[SyncResult], None] = lambda synced: None,
+        csv_lines: int | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -71,6 +72,7 @@ class ListImport:
         self.streaming = synced is None
         self.allow_shrink = allow_shrink
         self.check = check  # the whole list's checks, once read: raising stops the sender where it is
+        self.csv_lines = csv_lines  # counted by the caller: the file is not read twice for it
         self.boundary = audience.last_delivery_id(engine) if self.streaming else 0
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -85,7 +87,9 @@ class ListImport:
                 purge_pending(engine, self.config.signup.confirm_expiry)
                 audience.add_deliveries(engine, cid, self.run, except_csv=True)
                 self._wake()
-                self.synced = sync_csv(self.config, engine, on_batch=self._batch, allow_shrink=self.allow_shrink)
+                self.synced = sync_csv(
+                    self.config, engine, on_batch=self._batch, allow_shrink=self.allow_shrink, csv_lines=self.csv_lines
+                )
                 self.check(self.synced)
             else:
                 audience.add_deliveries(engine, cid, self.run, self.issue.audience)
