@@ -17,14 +17,13 @@ and each keeps its best run:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pgdb import new_database  # noqa: E402
 from bench.subscribers import OUT, generate, measure  # noqa: E402
 
 POSTGRES: list[str] = []
@@ -36,16 +35,7 @@ def fresh_state(folder: Path) -> str:
         leftover.unlink()
     if not POSTGRES:
         return "bench-import.db"
-    from sqlalchemy import create_engine
-
-    name = f"nl_bench_import_{os.getpid()}_{time.monotonic_ns()}"
-    admin = create_engine(
-        POSTGRES[0].replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return f"{POSTGRES[0].rpartition('/')[0]}/{name}"
+    return new_database(POSTGRES[0], "nl_bench_import")
 
 
 def configure(folder: Path, subscribers: str, state: str) -> None:

@@ -32,6 +32,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.pgdb import new_database  # noqa: E402
 from newsletter.cli.scaffold import init_folder  # noqa: E402
 
 ARTICLE = "2026-11-23-welcome"
@@ -63,17 +64,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def new_database(admin_url: str) -> str:
-    from sqlalchemy import create_engine
-
-    name = f"nl_kill_{os.getpid()}_{time.monotonic_ns()}"
-    engine = create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return f"{admin_url.rpartition('/')[0]}/{name}"
-
-
 def one_run(root: Path, subscribers: int, postgres: str, rng: random.Random) -> tuple[int, int, int]:
     """(accepted before the kill, duplicates, misses) for one kill on machine A and a resume on machine B."""
     first = root / "machine-a"
@@ -103,7 +93,7 @@ def one_run(root: Path, subscribers: int, postgres: str, rng: random.Random) -> 
         }
     )
     if postgres:
-        env["NEWSLETTER_PATHS_STATE"] = new_database(postgres)
+        env["NEWSLETTER_PATHS_STATE"] = new_database(postgres, "nl_kill")
     else:  # one SQLite file both folders name
         env["NEWSLETTER_PATHS_STATE"] = str(root / "shared.db")
     try:

@@ -27,6 +27,7 @@ import aiosmtplib
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.pgdb import new_database  # noqa: E402
 from newsletter.cli.scaffold import init_folder  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
 from newsletter.content.articles import resolve_article  # noqa: E402
@@ -76,22 +77,26 @@ def fresh_state(folder: Path) -> dict[str, str]:
         leftover.unlink()
     if not POSTGRES:
         return {}
-    from sqlalchemy import create_engine
-
-    name = f"nl_bench_{os.getpid()}_{time.monotonic_ns()}"
-    admin = create_engine(
-        POSTGRES[0].replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin.dispose()
-    return {"NEWSLETTER_PATHS_STATE": f"{POSTGRES[0].rpartition('/')[0]}/{name}"}
+    return {"NEWSLETTER_PATHS_STATE": new_database(POSTGRES[0], "nl_bench")}
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _wait_for_port(port: int, what: str) -> None:
+    """Until something accepts connections on 127.0.0.1:`port` (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{what} did not start") from None
+            time.sleep(0.05)
 
 
 class Sink:
@@ -108,15 +113,7 @@ class Sink:
             self.name = "aiosmtpd sink (subprocess)"
             cmd = [sys.executable, str(REPO / "bench" / "sink.py"), str(self.port)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"the sink ({self.name}) did not start") from None
-                time.sleep(0.05)
+        _wait_for_port(self.port, f"the sink ({self.name})")
 
     def behind_proxy(self, rtt_ms: float) -> None:
         """From now on connections go through bench/rtt_proxy.py, which adds `rtt_ms` per round trip."""
@@ -124,15 +121,7 @@ class Sink:
         proxy = [sys.executable, str(REPO / "bench" / "rtt_proxy.py"), str(self.port), str(target), str(rtt_ms)]
         self.proxy = subprocess.Popen(proxy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.name += f" behind a {rtt_ms:g} ms round-trip proxy"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the round-trip proxy did not start") from None
-                time.sleep(0.05)
+        _wait_for_port(self.port, "the round-trip proxy")
 
     def close(self) -> None:
         if getattr(self, "proxy", None) is not None:
