@@ -111,8 +111,11 @@ async def run_campaign(
         forgotten = lost_state(config, engine, issue)
         others = [] if resend else other_sends(engine, issue)
         lines = data_lines(config.path("subscribers"))
-        streamed = not (issue.audience or resend or others or lines < config.delivery.stream_from)
-        streamed = streamed and not campaigns.unfinished_other_versions(engine, issue.campaign_key, issue.content_hash)
+        streamed = (
+            lines >= config.delivery.stream_from
+            and not (issue.audience or resend or others)
+            and not campaigns.unfinished_other_versions(engine, issue.campaign_key, issue.content_hash)
+        )
         synced = None
         estimate = 0
         if streamed:
