@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -22,6 +24,9 @@ from newsletter.state.engine import dispose_all
 from .browser import CHROMIUM, launch
 from .helpers import DATA, POSTGRES_ADMIN_URL, Cli
 from .smtpd import SmtpServer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @pytest.fixture(autouse=True)
@@ -61,9 +66,25 @@ def database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         dispose_all()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        _drop_database(admin, name)
         admin.dispose()
+
+
+def _drop_database(admin: Engine, name: str) -> None:
+    """DROP ... WITH (FORCE). An autovacuum worker on the database is a superuser's process this role may
+    not end (InsufficientPrivilege): it finishes within moments, so the drop is tried again."""
+    from sqlalchemy.exc import ProgrammingError
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            return
+        except ProgrammingError as exc:
+            if type(exc.orig).__name__ != "InsufficientPrivilege" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture
